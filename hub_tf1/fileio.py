@@ -1,0 +1,73 @@
+"""Atomic file-system writes through `tf.io.gfile`.
+
+Everything hub_tf1 writes (modules, cache entries, exports) goes through these
+helpers so that a reader never sees a half-written file or directory: data is
+written to a uniquely named temporary sibling and renamed into place.  Using
+`tf.io.gfile` keeps gs:// and the other TensorFlow file systems working.
+"""
+
+import contextlib
+import os
+import uuid
+from typing import Iterator
+
+import tensorflow as tf
+
+
+def temp_sibling(path: str, tag: str = "tmp") -> str:
+  """A fresh name next to `path` (same directory, so rename stays cheap)."""
+  path = path.rstrip("/")
+  return "%s.%s%s" % (path, tag, uuid.uuid4().hex)
+
+
+def atomic_write_bytes(path: str, data: bytes, overwrite: bool = True) -> None:
+  """Writes `data` to `path` via a temporary sibling and a rename.
+
+  Raises:
+    tf.errors.AlreadyExistsError: `path` exists and `overwrite` is False.
+  """
+  tmp = temp_sibling(path)
+  try:
+    with tf.io.gfile.GFile(tmp, "wb") as f:
+      f.write(data)
+    tf.io.gfile.rename(tmp, path, overwrite=overwrite)
+  finally:
+    if tf.io.gfile.exists(tmp):
+      tf.io.gfile.remove(tmp)
+
+
+def remove_tree(path: str) -> None:
+  """Deletes `path` (file or directory) if it exists."""
+  if not tf.io.gfile.exists(path):
+    return
+  if tf.io.gfile.isdir(path):
+    tf.io.gfile.rmtree(path)
+  else:
+    tf.io.gfile.remove(path)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str) -> Iterator[str]:
+  """Yields a temporary sibling directory that is renamed to `path` on success.
+
+  The directory is only visible under `path` once the `with` body finished
+  without an exception; on an exception the temporary directory is removed.
+  `path` must not exist yet.
+
+  Raises:
+    tf.errors.AlreadyExistsError: `path` already exists.
+  """
+  path = path.rstrip("/")
+  if tf.io.gfile.exists(path):
+    raise tf.errors.AlreadyExistsError(
+        None, None, "Cannot write to %s: it already exists." % path)
+  parent = os.path.dirname(path)
+  if parent:
+    tf.io.gfile.makedirs(parent)
+  tmp = temp_sibling(path, tag="partial-")
+  tf.io.gfile.makedirs(tmp)
+  try:
+    yield tmp
+    tf.io.gfile.rename(tmp, path, overwrite=False)
+  finally:
+    remove_tree(tmp)
