@@ -1,0 +1,3 @@
+"""Re-exports the built-in provider under another name (see ../defs.bzl)."""
+
+NativeProtoInfo = ProtoInfo

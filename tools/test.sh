@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Runs the whole test suite, from a fresh clone if need be (README: "Running
+# the tests"):
+#
+#   1. tools/bootstrap.sh        .venv/legacy, .venv/modern, .venv/ref
+#                                (idempotent: seconds when they are current)
+#   2. Bazel                     installed with apt-get when missing and root
+#   3. bazel test //...          every tests/*_test.py with .venv/legacy
+#                                (TF 2.15.1 + Estimator)
+#   4. pytest tests/             the same files with .venv/modern (TF 2.21;
+#                                Estimator tests skip themselves there)
+#   5. tools/summarize_tests.py  per-environment results, then the last line
+#                                "N passed, N failed, N skipped"
+#
+# Exits non-zero when any test failed, any step broke, or nothing passed.
+# Extra arguments go to `bazel test` (e.g. --test_tag_filters=-cluster).
+# HUB_TF1_PYTEST_TIMEOUT (seconds, default 2400) bounds the pytest run.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+die() {
+  echo "tools/test.sh: $*" >&2
+  exit 1
+}
+
+# Debian's packages: bazel-bootstrap is Bazel 4.2.3; bazel-platforms provides
+# the @platforms repository the WORKSPACE points at.
+PLATFORMS_DIR=/usr/share/bazel/tools/platforms
+APT_PACKAGES=(bazel-bootstrap bazel-platforms)
+
+ensure_bazel() {
+  if command -v bazel >/dev/null && [[ -f "$PLATFORMS_DIR/WORKSPACE" ]]; then
+    return 0
+  fi
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+    echo "tools/test.sh: installing ${APT_PACKAGES[*]} with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null || die "apt-get update failed"
+    apt-get install -y -q --no-install-recommends "${APT_PACKAGES[@]}" \
+      >/dev/null || die "apt-get install ${APT_PACKAGES[*]} failed"
+    command -v bazel >/dev/null || die "bazel is still missing after apt-get"
+    [[ -f "$PLATFORMS_DIR/WORKSPACE" ]] || die "$PLATFORMS_DIR is missing"
+    return 0
+  fi
+  cat >&2 <<EOF
+tools/test.sh: Bazel 4.2.3 (Debian's bazel-bootstrap) and bazel-platforms are
+needed. Install them as root, then run this script again:
+
+    sudo apt-get update && sudo apt-get install -y ${APT_PACKAGES[*]}
+EOF
+  exit 1
+}
+
+echo "== set-up"
+bash tools/bootstrap.sh || die "tools/bootstrap.sh failed"
+ensure_bazel
+
+OUT="$(mktemp -d "${TMPDIR:-/tmp}/hub_tf1_tests.XXXXXX")"
+echo "tools/test.sh: results go to $OUT"
+
+echo "== legacy environment: bazel test //... (.venv/legacy)"
+bazel query 'tests(//...)' >"$OUT/bazel_targets.txt" 2>"$OUT/bazel_query.log"
+bazel test //... --keep_going --build_event_json_file="$OUT/bep.json" "$@"
+bazel_exit=$?
+
+echo "== modern environment: pytest tests/ (.venv/modern)"
+PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
+  timeout --kill-after=60 "${HUB_TF1_PYTEST_TIMEOUT:-2400}" \
+  .venv/modern/bin/python -m pytest tests/ \
+    --rootdir="$ROOT" -p no:cacheprovider -rs -q \
+    -o python_files='*_test.py' --ignore=tests/testdata \
+    --junitxml="$OUT/pytest.xml"
+pytest_exit=$?
+if [[ $pytest_exit == 124 ]]; then
+  echo "tools/test.sh: pytest timed out after ${HUB_TF1_PYTEST_TIMEOUT:-2400}s" >&2
+fi
+
+if [[ -n "${CI:-}" ]]; then
+  bazel shutdown >/dev/null 2>&1  # Leave no server behind on CI machines.
+fi
+
+echo
+echo "== summary"
+.venv/modern/bin/python tools/summarize_tests.py \
+  --bazel_bep="$OUT/bep.json" --bazel_targets="$OUT/bazel_targets.txt" \
+  --bazel_exit="$bazel_exit" \
+  --bazel_title="legacy (.venv/legacy, TF 2.15.1 + Estimator): bazel test //..." \
+  --pytest_xml="$OUT/pytest.xml" --pytest_exit="$pytest_exit" \
+  --pytest_title="modern (.venv/modern, TF 2.21): pytest tests/"
