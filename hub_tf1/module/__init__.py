@@ -1,0 +1,1 @@
+"""Instantiating modules in the caller's graph and applying signatures."""

@@ -1,0 +1,163 @@
+"""`hub.Module`: a module instantiated in the current TF1 graph."""
+
+from typing import Dict, List, Optional
+
+import tensorflow as tf
+
+from hub_tf1.format import meta_graph as meta_graph_lib
+from hub_tf1.format import module_files
+from hub_tf1.module import apply as apply_lib
+from hub_tf1.module import state as state_lib
+from hub_tf1.spec import loading
+
+
+def _unique_state_scope(name: str) -> str:
+  """Opens a fresh variable scope for `name`; returns its absolute name."""
+  with tf.compat.v1.variable_scope(None, default_name=name,
+                                   auxiliary_name_scope=False) as scope:
+    absolute = scope.name
+  graph = tf.compat.v1.get_default_graph()
+  with graph.name_scope(None):  # unique_name() is relative to the name scope.
+    if graph.unique_name(absolute, mark_as_used=False) != absolute:
+      raise RuntimeError(
+          "variable_scope %s/ was unused but the corresponding name_scope was "
+          "already taken. Give the Module a unique name (name=...) or create "
+          "it before ops that use this name scope." % absolute)
+    graph.unique_name(absolute, mark_as_used=True)
+  return absolute
+
+
+class Module(object):
+  """A TF1 Hub module instantiated in the current graph.
+
+  Creating a Module imports the module's state (variables, tables) under a
+  fresh variable scope; their initializers load the module's weights.
+  Calling it applies a signature to inputs; every call shares that state.
+
+      m = hub.Module("/path/to/module")
+      embeddings = m(["a sentence"])            # signature "default"
+      outputs = m(inputs_dict, signature="s", as_dict=True)
+  """
+
+  def __init__(self, spec, trainable: bool = False, name: str = "module",
+               tags=None):
+    """Instantiates `spec` (a ModuleSpec or handle) in the default graph.
+
+    Args:
+      spec: a ModuleSpec, or a handle string for `hub.load_module_spec`.
+      trainable: put the variables in TRAINABLE_VARIABLES, the module's
+        regularization losses in REGULARIZATION_LOSSES and, per call, its
+        update ops in UPDATE_OPS.
+      name: variable scope name (made unique like tf.compat.v1 scopes).
+      tags: the graph variant to use; default the empty tag set.
+
+    Raises:
+      ValueError: no graph variant with these tags.
+      RuntimeError: eager execution, or the name scope is already taken.
+    """
+    if tf.executing_eagerly():
+      raise RuntimeError("hub_tf1.Module needs graph mode (tf.compat.v1): "
+                         "build it inside `with tf.Graph().as_default():` or "
+                         "after tf.compat.v1.disable_eager_execution().")
+    self._spec = loading.as_module_spec(spec)
+    self._tags = set(tags or [])
+    if not self._spec.has_tags(self._tags):
+      raise ValueError(
+          "No such graph variant: tags=%s. The module has graph variants with "
+          "tags %s." % (meta_graph_lib.describe_tags(tags) if tags is not None
+                        else "None", [sorted(t) for t in self._spec.get_tags()]))
+    self._trainable = trainable
+    self._graph = tf.compat.v1.get_default_graph()
+    scope = _unique_state_scope(name)
+    self._name = scope.split("/")[-1]
+    with tf.control_dependencies(None):
+      self._state = state_lib.create_state(self._spec, self._tags, scope,
+                                           trainable)
+
+  def __call__(self, inputs=None, _sentinel=None, signature=None,
+               as_dict=None):
+    """Applies a signature; returns its "default" output or all outputs.
+
+    Args:
+      inputs: a value for a single-input signature, or a dict keyed by input
+        name.  Python values are converted to the expected dtype.
+      _sentinel: forces `signature`/`as_dict` to be passed by keyword.
+      signature: signature name, "default" when empty.
+      as_dict: return the dict of all outputs instead of "default".
+
+    Raises:
+      RuntimeError: called in another graph than the one it was made in.
+      TypeError, ValueError: inputs that do not match the signature.
+    """
+    if _sentinel is not None:
+      raise ValueError("Pass signature and as_dict as keyword arguments.")
+    if tf.compat.v1.get_default_graph() is not self._graph:
+      raise RuntimeError("Module must be applied in the graph it was "
+                         "instantiated for.")
+    return apply_lib.apply_signature(
+        self._state, self._spec, self._tags, self._trainable, self._name,
+        inputs, signature, as_dict)
+
+  # -- introspection ---------------------------------------------------------
+
+  def get_signature_names(self) -> List[str]:
+    return self._spec.get_signature_names(tags=self._tags)
+
+  def get_input_info_dict(self, signature=None):
+    return self._spec.get_input_info_dict(signature=signature, tags=self._tags)
+
+  def get_output_info_dict(self, signature=None):
+    return self._spec.get_output_info_dict(signature=signature,
+                                           tags=self._tags)
+
+  def get_attached_message(self, key, message_type, required=False):
+    return self._spec.get_attached_message(key, message_type, tags=self._tags,
+                                           required=required)
+
+  @property
+  def variable_map(self) -> Dict[str, object]:
+    """Module-relative name -> Variable (a list of parts if partitioned)."""
+    return dict(self._state.variable_map)
+
+  @property
+  def variables(self) -> List[tf.Variable]:
+    """All variables, sorted by key, partitions in offset order."""
+    return list(self._state.variables)
+
+  @property
+  def trainable(self) -> bool:
+    return self._trainable
+
+  # -- export ----------------------------------------------------------------
+
+  def export(self, path: str, session: tf.compat.v1.Session) -> None:
+    """Writes the module with this instance's current weights to `path`.
+
+    The graph variants are the spec's; the variable values come from
+    `session`.  The directory appears at `path` only when complete.
+
+    Raises:
+      RuntimeError: `session` or the default graph is not the module's.
+      tf.errors.AlreadyExistsError: `path` exists.
+    """
+    if tf.compat.v1.get_default_graph() is not self._graph:
+      raise RuntimeError("Module.export must be called in the graph the "
+                         "module was instantiated in.")
+    if session.graph is not self._graph:
+      raise RuntimeError("Module.export needs a session of the module's "
+                         "graph.")
+    save = None
+    if self._state.variable_map:
+      saver = self._saver()
+      save = lambda prefix: saver.save(  # pylint: disable=g-long-lambda
+          session, prefix, write_meta_graph=False, write_state=False)
+    module_files.write_module(path, self._spec.meta_graphs(), save)
+
+  def _saver(self) -> tf.compat.v1.train.Saver:
+    """The Saver of the module's variables, built on first export."""
+    if not hasattr(self, "_cached_saver"):
+      with tf.name_scope(self._state.scope + "/"):
+        self._cached_saver = tf.compat.v1.train.Saver(
+            self._state.variable_map, sharded=True,
+            write_version=tf.compat.v1.train.SaverDef.V2)
+    return self._cached_saver

@@ -1,0 +1,165 @@
+"""Creating a module instance's state (variables, tables) in the caller's graph.
+
+Only what the state needs is imported: the state ops, their snapshot reads,
+table initializers, and, for a spec without a checkpoint, the variables'
+initial-value sub-graphs.  With a checkpoint, each variable's initializer is
+an assign from one `RestoreV2` per device that reads every variable placed
+there, so running the initializers streams the weights straight from disk.
+"""
+
+import collections
+import dataclasses
+from typing import Dict, List, Set
+
+import tensorflow as tf
+from tensorflow.core.framework import variable_pb2
+from tensorflow.python.ops import control_flow_ops
+from tensorflow.python.ops import ref_variable
+from tensorflow.python.ops import resource_variable_ops
+
+from hub_tf1.format import variables as variables_lib
+from hub_tf1.module import graph_analysis
+
+GraphKeys = tf.compat.v1.GraphKeys
+
+
+@dataclasses.dataclass
+class ModuleState:
+  """What one `Module` instance created in the caller's graph."""
+  scope: str  # Absolute scope, no trailing slash.
+  state_tensors: Dict[str, tf.Tensor]  # "<node>:0" in the module graph.
+  variable_map: Dict[str, object]  # key -> Variable, or list of parts.
+  variables: List[tf.Variable]
+
+
+def rewrite_shared_names(graph_def, prefix: str) -> None:
+  """Prefixes non-empty `shared_name`s so instances never share resources."""
+  for node in graph_def.node:
+    if "shared_name" in node.attr and node.attr["shared_name"].s:
+      node.attr["shared_name"].s = tf.compat.as_bytes(
+          prefix + "/") + node.attr["shared_name"].s
+
+
+def import_sub_graph(graph_def, scope: str, input_map=None) -> None:
+  """Imports `graph_def` with every node under the absolute `scope`."""
+  tf.compat.v1.import_graph_def(graph_def, input_map=input_map or None,
+                                return_elements=None, name=scope + "/")
+
+
+def restore_contexts(graph: tf.Graph, contexts, scope: str) -> None:
+  """Recreates the TF1 control-flow contexts of imported ops."""
+  for context in contexts:
+    if context.kind == "while_context":
+      restored = control_flow_ops.WhileContext.from_proto(
+          context.proto, import_scope=scope)
+    else:
+      restored = control_flow_ops.CondContext.from_proto(
+          context.proto, import_scope=scope)
+    graph.add_to_collection(context.kind, restored)
+
+
+def _state_node_names(analysis, use_checkpoint: bool,
+                      trainable: bool) -> Set[str]:
+  roots = set(analysis.state_nodes)
+  for parts in analysis.variable_parts.values():
+    for part in parts:
+      vdef = part.variable_def
+      roots.add(graph_analysis.node_of(vdef.snapshot_name))
+      if not use_checkpoint:
+        roots.add(graph_analysis.node_of(vdef.initializer_name))
+        if vdef.initial_value_name:
+          roots.add(graph_analysis.node_of(vdef.initial_value_name))
+  roots.update(analysis.table_initializers)
+  if trainable:
+    roots.update(graph_analysis.node_of(t)
+                 for t in analysis.regularization_losses)
+  return analysis.closure(roots)
+
+
+def _restore_initializers(graph: tf.Graph, scope: str, parts_by_key,
+                          checkpoint_path: str) -> Dict[str, str]:
+  """Builds one RestoreV2 per variable device; returns node -> init op name."""
+  by_device = collections.defaultdict(list)
+  for key, parts in parts_by_key.items():
+    for part in parts:
+      op = graph.get_operation_by_name("%s/%s" % (scope, part.node_name))
+      by_device[op.device].append((key, part, op))
+  initializers = {}
+  with tf.name_scope(scope + "/"):
+    for device in sorted(by_device):
+      entries = by_device[device]
+      with tf.device(device), tf.name_scope("checkpoint_restore"):
+        values = tf.raw_ops.RestoreV2(
+            prefix=checkpoint_path,
+            tensor_names=[key for key, _, _ in entries],
+            shape_and_slices=[part.slice_spec() for _, part, _ in entries],
+            dtypes=[tf.as_dtype(part.dtype) for _, part, _ in entries])
+      for (_, part, op), value in zip(entries, values):
+        with tf.compat.v1.colocate_with(op):
+          if part.is_resource:
+            assign = tf.raw_ops.AssignVariableOp(resource=op.outputs[0],
+                                                 value=value)
+          else:
+            assign = tf.raw_ops.Assign(ref=op.outputs[0], value=value,
+                                       validate_shape=True).op
+        initializers[part.node_name] = assign.name[len(scope) + 1:]
+  return initializers
+
+
+def _make_variable(part, scope: str, initializer_name=None) -> tf.Variable:
+  vdef = variable_pb2.VariableDef()
+  vdef.CopyFrom(part.variable_def)
+  if initializer_name:
+    vdef.initializer_name = initializer_name
+    vdef.ClearField("initial_value_name")
+  if part.is_resource:
+    return resource_variable_ops.ResourceVariable(variable_def=vdef,
+                                                  import_scope=scope)
+  return ref_variable.RefVariable(variable_def=vdef, import_scope=scope)
+
+
+def create_state(spec, tags, scope: str, trainable: bool) -> ModuleState:
+  """Imports the state of `spec`'s variant `tags` under the absolute `scope`."""
+  graph = tf.compat.v1.get_default_graph()
+  analysis = graph_analysis.analysis_for(spec, tags)
+  use_checkpoint = bool(spec.checkpoint_path and analysis.variable_parts)
+  names = _state_node_names(analysis, use_checkpoint, trainable)
+  graph_def = analysis.sub_graph_def(names)
+  rewrite_shared_names(graph_def, scope)
+  import_sub_graph(graph_def, scope)
+  restore_contexts(graph, analysis.contexts_within(names), scope)
+
+  initializers = {}
+  if use_checkpoint:
+    initializers = _restore_initializers(graph, scope, analysis.variable_parts,
+                                         spec.checkpoint_path)
+  variable_map, variables = {}, []
+  for key in sorted(analysis.variable_parts):
+    parts = analysis.variable_parts[key]
+    created = [_make_variable(p, scope, initializers.get(p.node_name))
+               for p in parts]
+    for part, variable in zip(parts, created):
+      graph.add_to_collection(GraphKeys.GLOBAL_VARIABLES, variable)
+      if part.node_name in analysis.model_variables:
+        graph.add_to_collection(GraphKeys.MODEL_VARIABLES, variable)
+      if trainable and part.trainable:
+        graph.add_to_collection(GraphKeys.TRAINABLE_VARIABLES, variable)
+    is_partitioned = len(parts) > 1 or parts[0].is_slice
+    variable_map[key] = created if is_partitioned else created[0]
+    variables.extend(created)
+
+  def imported(name):
+    return graph.as_graph_element("%s/%s" % (scope, name))
+
+  for name in analysis.table_initializers:
+    graph.add_to_collection(GraphKeys.TABLE_INITIALIZERS, imported(name))
+  for name in analysis.asset_tensors:
+    if graph_analysis.node_of(name) in names:
+      graph.add_to_collection(GraphKeys.ASSET_FILEPATHS, imported(name))
+  if trainable:
+    for name in analysis.regularization_losses:
+      graph.add_to_collection(GraphKeys.REGULARIZATION_LOSSES, imported(name))
+  state_tensors = {"%s:0" % n: imported("%s:0" % n)
+                   for n in analysis.state_nodes}
+  return ModuleState(scope=scope, state_tensors=state_tensors,
+                     variable_map=variable_map, variables=variables)

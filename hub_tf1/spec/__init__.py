@@ -1,0 +1,1 @@
+"""Module specs: building them, reading their signatures and messages."""

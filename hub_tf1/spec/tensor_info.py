@@ -1,0 +1,147 @@
+"""Signature inputs and outputs: TensorInfo protos <-> tensors and specs.
+
+A signature entry is a dense Tensor (`name` encoding), a SparseTensor
+(`coo_sparse`) or a RaggedTensor (`composite_tensor`).  This module turns
+the protos into `ParsedTensorInfo` objects, lists the graph tensors behind
+each entry and checks and converts the values callers pass.
+"""
+
+from typing import Dict, List, Mapping
+
+import tensorflow as tf
+from tensorflow.core.protobuf import meta_graph_pb2
+from tensorflow.core.protobuf import struct_pb2
+from tensorflow.python.saved_model import nested_structure_coder
+
+_SUPPORTED_TYPES = (tf.Tensor, tf.SparseTensor, tf.RaggedTensor)
+
+
+class ParsedTensorInfo(object):
+  """What a signature says about one of its inputs or outputs."""
+
+  def __init__(self, type_spec: tf.TypeSpec, is_sparse: bool,
+               is_supported_type: bool = True):
+    self._type_spec = type_spec
+    self._is_sparse = is_sparse
+    self._is_supported_type = is_supported_type
+
+  @classmethod
+  def from_proto(cls, info: meta_graph_pb2.TensorInfo) -> "ParsedTensorInfo":
+    dtype = tf.as_dtype(info.dtype) if info.dtype else None
+    shape = tf.TensorShape(info.tensor_shape)
+    encoding = info.WhichOneof("encoding")
+    if encoding == "coo_sparse":
+      return cls(tf.SparseTensorSpec(shape, dtype), is_sparse=True)
+    if encoding == "composite_tensor":
+      spec = nested_structure_coder.decode_proto(
+          struct_pb2.StructuredValue(
+              type_spec_value=info.composite_tensor.type_spec))
+      return cls(spec, is_sparse=False,
+                 is_supported_type=isinstance(spec, tf.RaggedTensorSpec))
+    return cls(tf.TensorSpec(shape, dtype), is_sparse=False)
+
+  @property
+  def dtype(self) -> tf.DType:
+    return self._type_spec.dtype
+
+  def get_shape(self) -> tf.TensorShape:
+    return self._type_spec.shape
+
+  @property
+  def is_sparse(self) -> bool:
+    return self._is_sparse
+
+  @property
+  def is_composite(self) -> bool:
+    return not isinstance(self._type_spec, tf.TensorSpec)
+
+  @property
+  def type_spec(self) -> tf.TypeSpec:
+    return self._type_spec
+
+  @property
+  def is_supported_type(self) -> bool:
+    return self._is_supported_type
+
+  def __repr__(self):
+    if isinstance(self._type_spec, tf.RaggedTensorSpec):
+      return "<hub.ParsedTensorInfo type_spec=%r>" % (self._type_spec,)
+    return "<hub.ParsedTensorInfo shape=%s dtype=%s is_sparse=%s>" % (
+        self.get_shape(), self.dtype.name, self.is_sparse)
+
+
+def parse_map(
+    protos: Mapping[str, meta_graph_pb2.TensorInfo]) -> Dict[str, ParsedTensorInfo]:
+  return {key: ParsedTensorInfo.from_proto(info) for key, info in protos.items()}
+
+
+def component_names(info: meta_graph_pb2.TensorInfo) -> List[str]:
+  """Graph tensor names behind one entry, in the order values flatten to."""
+  encoding = info.WhichOneof("encoding")
+  if encoding == "coo_sparse":
+    coo = info.coo_sparse
+    return [coo.indices_tensor_name, coo.values_tensor_name,
+            coo.dense_shape_tensor_name]
+  if encoding == "composite_tensor":
+    return [c.name for c in info.composite_tensor.components]
+  return [info.name]
+
+
+def flatten_value(value) -> List[tf.Tensor]:
+  """The component tensors of a value, matching `component_names` order."""
+  if isinstance(value, tf.SparseTensor):
+    return [value.indices, value.values, value.dense_shape]
+  return tf.nest.flatten(value, expand_composites=True)
+
+
+def pack_value(info: ParsedTensorInfo, components: List[tf.Tensor]):
+  """The value (Tensor, SparseTensor or RaggedTensor) of `components`."""
+  if info.is_sparse:
+    return tf.SparseTensor(*components)
+  if info.is_composite:
+    return tf.nest.pack_sequence_as(info.type_spec, components,
+                                    expand_composites=True)
+  return components[0]
+
+
+def type_name(value) -> str:
+  return type(value).__name__
+
+
+def is_supported_value(value) -> bool:
+  return isinstance(value, _SUPPORTED_TYPES)
+
+
+def convert_input(key: str, value, info: ParsedTensorInfo, signature: str):
+  """Converts a caller's value for input `key` and checks it against `info`.
+
+  Raises:
+    TypeError: the value has the wrong kind (dense/sparse/ragged), shape or
+      dtype, or cannot be converted.
+    ValueError: a Tensor of another dtype (TensorFlow's own conversion
+      error, with the key and signature added).
+  """
+  where = "input '%s' of signature '%s'" % (key, signature)
+  if isinstance(value, (tf.SparseTensor, tf.RaggedTensor)):
+    tensor = value
+  else:
+    try:
+      tensor = tf.compat.v1.convert_to_tensor_or_indexed_slices(
+          value, info.dtype)
+    except TypeError as e:
+      raise TypeError("Can't convert '%s': %s (%s)" % (key, e, where)) from e
+    except ValueError as e:
+      raise ValueError("Can't convert '%s': %s (%s, expected dtype %s)"
+                       % (key, e, where, info.dtype.name)) from e
+  if not is_supported_value(tensor):
+    raise ValueError("Can't convert '%s': values of type %s are not "
+                     "supported (%s)." % (key, type_name(tensor), where))
+  expected = info.type_spec
+  got = tf.type_spec_from_value(tensor)
+  if got.value_type is not expected.value_type:
+    raise TypeError("Can't convert '%s': Got %s. Expected %s. (%s)" % (
+        key, got.value_type.__name__, expected.value_type.__name__, where))
+  if not expected.is_compatible_with(got):
+    raise TypeError("Can't convert '%s': Got %s. Expected %s. (%s)"
+                    % (key, got, expected, where))
+  return tensor
