@@ -1,0 +1,72 @@
+"""Exceptions raised while resolving a handle.
+
+The base classes are those tensorflow_hub 0.15 raised in the same situations
+(`IOError`/`OSError` for a bad archive or a missing path, `ValueError` for an
+unsafe tar member, `urllib.error.HTTPError` for HTTP errors), so callers that
+catch the original's exceptions keep working; the messages add the handle and
+the reason.
+"""
+
+import urllib.error
+
+
+class InvalidModuleArchiveError(IOError):
+  """The downloaded bytes are not a complete, well-formed module archive."""
+
+  def __init__(self, handle: str, reason: str):
+    super().__init__("%s does not appear to be a valid module: %s" %
+                     (handle, reason))
+    self.handle = handle
+    self.reason = reason
+
+
+class UnsafeArchiveError(ValueError):
+  """A tar member would escape the module directory or is not a plain file."""
+
+  def __init__(self, handle: str, member: str, reason: str):
+    super().__init__("Refusing to extract the module archive of %s: member %r "
+                     "%s." % (handle, member, reason))
+    self.handle = handle
+    self.member = member
+    self.reason = reason
+
+
+class ArchiveTooLargeError(UnsafeArchiveError):
+  """The archive expands to more bytes than the configured limit."""
+
+
+class ModuleHttpError(urllib.error.HTTPError):
+  """An HTTP error status for a module download (an `HTTPError` subclass)."""
+
+  def __init__(self, handle: str, url: str, code: int, reason: str,
+               headers, attempts: int):
+    tries = "" if attempts <= 1 else " (after %d attempts)" % attempts
+    msg = "%s while downloading TF-Hub module %s from %s%s" % (
+        reason, handle, url, tries)
+    super().__init__(url, code, msg, headers, None)
+    self.handle = handle
+    self.attempts = attempts
+
+  def __str__(self) -> str:
+    return "HTTP Error %d: %s" % (self.code, self.msg)
+
+
+class DownloadError(IOError):
+  """The module could not be fetched (network failure, timeouts)."""
+
+  def __init__(self, handle: str, url: str, reason: str, attempts: int):
+    tries = "attempt" if attempts == 1 else "%d attempts" % attempts
+    super().__init__("Failed to download TF-Hub module %s from %s after %s: %s"
+                     % (handle, url, tries, reason))
+    self.handle = handle
+    self.url = url
+    self.reason = reason
+    self.attempts = attempts
+
+
+class UnsupportedHandleError(ValueError):
+  """The handle is neither an existing path nor a URL scheme we know."""
+
+
+class LockLostError(RuntimeError):
+  """Another process took over our download lock (we looked dead to it)."""
