@@ -1,9 +1,10 @@
 """Copies a module's variables out of a checkpoint into a module checkpoint.
 
-Used by `ModuleSpec.export(path, checkpoint_path=...)`.  Tensors are moved
-by TensorFlow ops in groups of bounded size, each group saved as a shard of
-its own and the shards merged at the end, so memory stays at one group (not
-the whole checkpoint) and no Python copy of a tensor is ever made.
+Used by `ModuleSpec.export(path, checkpoint_path=...)`.  Whole tensors are
+streamed byte for byte; partitioned ones (stored as slices) are moved by
+TensorFlow ops in groups of bounded size, each group saved as a shard of its
+own and the shards merged at the end.  Memory stays at one chunk or group,
+never the whole checkpoint.
 """
 
 import os
@@ -12,6 +13,7 @@ from typing import Dict, List, Mapping, Tuple
 import tensorflow as tf
 
 from hub_tf1 import fileio
+from hub_tf1.format import tensor_bundle
 
 # Tensors moved per session.run (bytes).
 _GROUP_BYTES = 256 << 20
@@ -64,50 +66,63 @@ def _product(shape) -> int:
   return result
 
 
-def copy_with_ops(checkpoint_path: str, prefix: str,
-                  entries: Mapping[str, Entry]) -> None:
-  """Writes `entries` (new key -> source) from `checkpoint_path` to `prefix`."""
-  check_entries(checkpoint_path, entries)
-  shard_dir = fileio.temp_sibling(prefix, tag="shards-")
-  try:
-    shard_prefixes = []
-    with tf.Graph().as_default() as graph:
-      ops = []
-      for i, keys in enumerate(_groups(entries)):
-        shard = os.path.join(shard_dir, "part-%05d" % i)
-        shard_prefixes.append(shard)
-        tensors = tf.raw_ops.RestoreV2(
-            prefix=checkpoint_path,
-            tensor_names=[entries[k][0] for k in keys],
-            shape_and_slices=[""] * len(keys),
-            dtypes=[tf.as_dtype(entries[k][1]) for k in keys])
-        ops.append(tf.raw_ops.SaveV2(prefix=shard, tensor_names=keys,
-                                     shape_and_slices=[""] * len(keys),
-                                     tensors=tensors))
-      merge = tf.raw_ops.MergeV2Checkpoints(
-          checkpoint_prefixes=shard_prefixes, destination_prefix=prefix,
-          delete_old_dirs=True)
-      with tf.compat.v1.Session(graph=graph) as session:
-        for op in ops:
-          session.run(op)
-        session.run(merge)
-  finally:
-    fileio.remove_tree(shard_dir)
+def _save_with_ops(checkpoint_path: str, shard_dir: str,
+                   entries: Mapping[str, Entry]) -> List[str]:
+  """Restores and saves `entries` group by group; returns the shard prefixes."""
+  shard_prefixes = []
+  with tf.Graph().as_default() as graph:
+    ops = []
+    for i, keys in enumerate(_groups(entries)):
+      shard = os.path.join(shard_dir, "ops-%05d" % i)
+      shard_prefixes.append(shard)
+      tensors = tf.raw_ops.RestoreV2(
+          prefix=checkpoint_path,
+          tensor_names=[entries[k][0] for k in keys],
+          shape_and_slices=[""] * len(keys),
+          dtypes=[tf.as_dtype(entries[k][1]) for k in keys])
+      ops.append(tf.raw_ops.SaveV2(prefix=shard, tensor_names=keys,
+                                   shape_and_slices=[""] * len(keys),
+                                   tensors=tensors))
+    with tf.compat.v1.Session(graph=graph) as session:
+      for op in ops:
+        session.run(op)
+  return shard_prefixes
+
+
+def _merge(shard_prefixes: List[str], prefix: str) -> None:
+  with tf.Graph().as_default() as graph:
+    merge = tf.raw_ops.MergeV2Checkpoints(
+        checkpoint_prefixes=shard_prefixes, destination_prefix=prefix,
+        delete_old_dirs=True)
+    with tf.compat.v1.Session(graph=graph) as session:
+      session.run(merge)
 
 
 def copy_variables(checkpoint_path: str, prefix: str,
                    entries: Dict[str, Entry]) -> None:
-  """Copies the module's variables; the byte-streaming path when possible."""
+  """Writes `entries` (new key -> source) from `checkpoint_path` to `prefix`.
+
+  Tensors stored whole are streamed byte for byte (tensor_bundle); tensors
+  stored as slices (partitioned variables of a training job) are restored
+  whole and saved by TensorFlow ops; both parts are merged into one
+  checkpoint.
+  """
+  check_entries(checkpoint_path, entries)
+  _, index = tensor_bundle.read_index(checkpoint_path)
+  whole = {k: e for k, e in entries.items() if not index[e[0]].slices}
+  sliced = {k: e for k, e in entries.items() if k not in whole}
+  if not sliced:
+    tensor_bundle.copy_tensors(checkpoint_path, prefix,
+                               {k: e[0] for k, e in whole.items()})
+    return
+  shard_dir = fileio.temp_sibling(prefix, tag="shards-")
   try:
-    from hub_tf1.format import tensor_bundle  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    tensor_bundle = None
-  if tensor_bundle is not None and hasattr(tensor_bundle, "copy_tensors"):
-    try:
-      check_entries(checkpoint_path, entries)
-      tensor_bundle.copy_tensors(
-          checkpoint_path, prefix, {k: v[0] for k, v in entries.items()})
-      return
-    except tensor_bundle.UnsupportedEntryError:
-      pass
-  copy_with_ops(checkpoint_path, prefix, entries)
+    shards = []
+    if whole:
+      shards.append(os.path.join(shard_dir, "bytes"))
+      tensor_bundle.copy_tensors(checkpoint_path, shards[0],
+                                 {k: e[0] for k, e in whole.items()})
+    shards.extend(_save_with_ops(checkpoint_path, shard_dir, sliced))
+    _merge(shards, prefix)
+  finally:
+    fileio.remove_tree(shard_dir)

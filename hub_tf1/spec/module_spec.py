@@ -142,7 +142,6 @@ class ModuleSpec(object):
             self._meta_graphs[frozenset()]).items()}
     save = None
     if entries:
-      checkpoint_copy.check_entries(checkpoint_path, entries)
       save = lambda prefix: checkpoint_copy.copy_variables(  # pylint: disable=g-long-lambda
           checkpoint_path, prefix, entries)
     module_files.write_module(path, self.meta_graphs(), save)
