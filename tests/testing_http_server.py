@@ -19,7 +19,9 @@ or as a subprocess (`python testing_http_server.py --root DIR --port_file F
 
 import argparse
 import dataclasses
+import gzip
 import http.server
+import io
 import json
 import os
 import socket
@@ -27,7 +29,8 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Dict, List, Optional
+import tarfile
+from typing import Dict, List, Optional, Sequence, Tuple
 
 
 @dataclasses.dataclass
@@ -205,6 +208,75 @@ class TestingHttpServer:
         record.completed = True
     except (BrokenPipeError, ConnectionResetError):
       pass
+
+
+# -- archives to serve -----------------------------------------------------------
+
+
+def module_members(module_dir: str) -> List[Tuple[tarfile.TarInfo, bytes]]:
+  """The members of a module folder as a tarball would hold them."""
+  members = []
+  for root, dirs, files in os.walk(module_dir):
+    dirs.sort()
+    rel_root = os.path.relpath(root, module_dir)
+    if rel_root != ".":
+      info = tarfile.TarInfo(rel_root)
+      info.type = tarfile.DIRTYPE
+      info.mode = 0o755
+      members.append((info, b""))
+    for name in sorted(files):
+      with open(os.path.join(root, name), "rb") as f:
+        data = f.read()
+      rel = name if rel_root == "." else rel_root + "/" + name
+      info = tarfile.TarInfo(rel)
+      info.size = len(data)
+      info.mode = 0o644
+      members.append((info, data))
+  return members
+
+
+def file_member(name: str, data: bytes) -> Tuple[tarfile.TarInfo, bytes]:
+  info = tarfile.TarInfo(name)
+  info.size = len(data)
+  return info, data
+
+
+def special_member(name: str, kind: bytes,
+                   linkname: str = "") -> Tuple[tarfile.TarInfo, bytes]:
+  """A non-file member (tarfile.SYMTYPE, LNKTYPE, CHRTYPE, FIFOTYPE ...)."""
+  info = tarfile.TarInfo(name)
+  info.type = kind
+  info.linkname = linkname
+  return info, b""
+
+
+def make_tar(members: Sequence[Tuple[tarfile.TarInfo, bytes]],
+             compression: str = "gz") -> bytes:
+  """A tar archive of `members` ("" for none, "gz", "bz2" or "xz")."""
+  buf = io.BytesIO()
+  with tarfile.open(fileobj=buf, mode="w:" + compression,
+                    format=tarfile.GNU_FORMAT) as tar:
+    for info, data in members:
+      tar.addfile(info, io.BytesIO(data) if info.isfile() else None)
+  return buf.getvalue()
+
+
+def member_boundary_truncation(members: Sequence[Tuple[tarfile.TarInfo,
+                                                       bytes]],
+                               keep: int) -> bytes:
+  """A gzipped tar of the first `keep` members without the end blocks.
+
+  The gzip stream itself is complete; only the tar stream stops early, exactly
+  at a member boundary (tensorflow_hub accepted such archives).
+  """
+  plain = make_tar(members, compression="")
+  offset = 0
+  with tarfile.open(fileobj=io.BytesIO(plain), mode="r:") as tar:
+    for i, info in enumerate(tar.getmembers()):
+      if i == keep:
+        offset = info.offset
+        break
+  return gzip.compress(plain[:offset])
 
 
 # -- subprocess mode -----------------------------------------------------------

@@ -87,7 +87,8 @@ def fetch_http(handle: str, url: str, dst_dir: str,
                                               settings.timeout_sec)
     with response:
       progress.restart(total)
-      reader = http_download.BodyReader(response, _counting(progress, check))
+      reader = http_download.BodyReader(response, _counting(progress, check),
+                                        settings.timeout_sec)
       tarball.extract(reader, dst_dir, handle, settings.max_module_bytes)
   _with_retries(handle, url, dst_dir, settings, attempt)
 

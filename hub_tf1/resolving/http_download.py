@@ -66,11 +66,14 @@ def _is_timeout(e: BaseException) -> bool:
   return isinstance(e, (socket.timeout, TimeoutError))
 
 
-def describe_network_error(e: BaseException) -> str:
+def describe_network_error(e: BaseException,
+                           timeout: Optional[float] = None) -> str:
   reason = getattr(e, "reason", None)
   inner = reason if isinstance(reason, BaseException) else e
   if _is_timeout(inner):
-    return "timed out (%s)" % (inner or "no data")
+    if timeout is None:
+      return "timed out"
+    return "timed out: no answer for %g s" % timeout
   return "%s: %s" % (type(inner).__name__, inner)
 
 
@@ -82,9 +85,11 @@ def _is_permanent_network_error(e: BaseException) -> bool:
 class BodyReader:
   """Reads a response body, counting bytes and checking Content-Length."""
 
-  def __init__(self, response, on_bytes: Callable[[int], None]):
+  def __init__(self, response, on_bytes: Callable[[int], None],
+               timeout: Optional[float] = None):
     self._response = response
     self._on_bytes = on_bytes
+    self._timeout = timeout
     length = response.headers.get("Content-Length")
     encoded = response.headers.get("Content-Encoding", "identity")
     self.expected = (int(length) if length and length.isdigit() and
@@ -93,10 +98,12 @@ class BodyReader:
 
   def read(self, size: int = -1) -> bytes:
     try:
-      data = self._response.read(size)
+      # read1: whatever has arrived (at most `size`), not a full buffer, so
+      # progress and stall detection see every packet.
+      data = self._response.read1(size)
     except (OSError, http.client.HTTPException) as e:
-      raise TransientError("connection failed after %d bytes: %s" %
-                           (self.received, describe_network_error(e))) from e
+      raise TransientError("%s (after %d bytes)" % (
+          describe_network_error(e, self._timeout), self.received)) from e
     if not data and size and self.expected is not None and (
         self.received < self.expected):
       raise TransientError("connection closed after %d of %d bytes" %
@@ -132,7 +139,7 @@ def open_http(handle: str, url: str,
     if _is_permanent_network_error(e):
       raise errors.DownloadError(handle, url, describe_network_error(e),
                                  attempts=1) from e
-    raise TransientError(describe_network_error(e)) from e
+    raise TransientError(describe_network_error(e, timeout)) from e
   length = response.headers.get("Content-Length")
   total = int(length) if length and length.isdigit() else None
   return response, total
