@@ -5,6 +5,7 @@ Every builder here is a plain TF1 `module_fn` for `hub.create_module_spec`
 be computed in numpy from what the test reads back (variable values, inputs).
 """
 
+import hashlib
 import os
 import tempfile
 from typing import Callable, List, Sequence
@@ -174,13 +175,14 @@ def graph_op_count(graph: tf.Graph) -> int:
 
 
 def dir_snapshot(path: str) -> dict:
-  """Relative file path -> bytes of every file below `path`."""
+  """Relative file path -> sha256 of every file below `path`."""
   result = {}
   for root, _, files in tf.io.gfile.walk(path):
     for name in files:
       full = os.path.join(root, name)
       with tf.io.gfile.GFile(full, "rb") as f:
-        result[os.path.relpath(full, path)] = f.read()
+        result[os.path.relpath(full, path)] = hashlib.sha256(
+            f.read()).hexdigest()
   return result
 
 

@@ -1,0 +1,353 @@
+"""Tests of writing modules: `ModuleSpec.export` and `Module.export`.
+
+Exports from training-style checkpoints (extra variables, name transforms,
+partitioned variables), fine-tuned weights from a session, the files
+written (format bytes, stored collections, checkpoint keys, assets), and
+atomicity: an existing path is refused and left alone, a failed export
+leaves nothing behind.
+"""
+
+import os
+
+from absl.testing import absltest
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.protobuf import meta_graph_pb2
+from tensorflow.core.protobuf import saved_model_pb2
+
+import hub_tf1 as hub
+from tests import testing_modules as tm
+
+
+def _read_saved_model(path):
+  saved_model = saved_model_pb2.SavedModel()
+  with tf.io.gfile.GFile(os.path.join(path, "saved_model.pb"), "rb") as f:
+    saved_model.ParseFromString(f.read())
+  return saved_model
+
+
+def _checkpoint_keys(path):
+  return sorted(name for name, _ in tf.train.list_variables(
+      os.path.join(path, "variables", "variables")))
+
+
+def _loaded_values(path, tags=None):
+  """Module-relative key -> value (parts concatenated) of a loaded module."""
+  with tf.Graph().as_default():
+    m = hub.Module(path, tags=tags)
+    with tf.compat.v1.Session() as session:
+      tm.run_init(session)
+      return {key: (tm.concat_parts(session, value)
+                    if isinstance(value, list) else session.run(value))
+              for key, value in m.variable_map.items()}
+
+
+def _write_training_checkpoint(test_case, spec, directory, steps=3):
+  """Trains `spec` under tower/encoder with Adam; returns the checkpoint.
+
+  The checkpoint also holds a global step and Adam's slots and powers.
+  """
+  with tf.Graph().as_default():
+    with tf.compat.v1.variable_scope("tower"):
+      m = hub.Module(spec, trainable=True, name="encoder")
+    global_step = tf.compat.v1.train.get_or_create_global_step()
+    outputs = m(np.ones([4, 2], np.float32))
+    loss = tf.reduce_mean(tf.square(outputs - 1.0))
+    train = tf.compat.v1.train.AdamOptimizer(0.1).minimize(
+        loss, global_step=global_step)
+    saver = tf.compat.v1.train.Saver()
+    with tf.compat.v1.Session() as session:
+      tm.run_init(session)
+      for _ in range(steps):
+        session.run(train)
+      prefix = saver.save(session, os.path.join(directory, "model.ckpt"),
+                          global_step=global_step)
+  keys = [name for name, _ in tf.train.list_variables(prefix)]
+  test_case.assertIn("global_step", keys)
+  test_case.assertTrue(any("Adam" in k for k in keys), keys)
+  return prefix
+
+
+class SpecExportTest(tf.test.TestCase):
+
+  def test_from_training_checkpoint_with_name_transform(self):
+    tmp = tm.make_temp_dir(self)
+    spec = hub.create_module_spec(tm.linear_module_fn)
+    checkpoint = _write_training_checkpoint(self, spec, tmp)
+    path = os.path.join(tmp, "exported")
+    spec.export(path, checkpoint_path=checkpoint,
+                name_transform_fn=lambda name: "tower/encoder/" + name)
+    self.assertEqual(_checkpoint_keys(path), ["b", "w"])
+    reader = tf.train.load_checkpoint(checkpoint)
+    values = _loaded_values(path)
+    self.assertCountEqual(values, ["w", "b"])
+    for key in ("w", "b"):
+      self.assertAllClose(values[key],
+                          reader.get_tensor("tower/encoder/" + key))
+    # The trained values, not the initial ones.
+    self.assertGreater(reader.get_tensor("global_step"), 0)
+    with tf.Graph().as_default():
+      fresh = hub.Module(spec)
+      with tf.compat.v1.Session() as session:
+        tm.run_init(session)
+        self.assertNotAllClose(session.run(fresh.variable_map["w"]),
+                               values["w"])
+
+  def test_identity_transform(self):
+    tmp = tm.make_temp_dir(self)
+    spec = hub.create_module_spec(tm.linear_module_fn)
+    with tf.Graph().as_default():
+      w = tf.compat.v1.get_variable("w", initializer=[[1.0, 2.0, 3.0],
+                                                      [4.0, 5.0, 6.0]])
+      b = tf.compat.v1.get_variable("b", initializer=[7.0, 8.0, 9.0])
+      tf.compat.v1.get_variable("unrelated", initializer=[0.0])
+      with tf.compat.v1.Session() as session:
+        session.run(tf.compat.v1.global_variables_initializer())
+        checkpoint = tf.compat.v1.train.Saver().save(
+            session, os.path.join(tmp, "ckpt"))
+      del w, b
+    path = os.path.join(tmp, "exported")
+    spec.export(path, checkpoint_path=checkpoint)
+    values = _loaded_values(path)
+    self.assertAllClose(values["w"], [[1, 2, 3], [4, 5, 6]])
+    self.assertAllClose(values["b"], [7, 8, 9])
+    with hub.eval_function_for_module(path) as f:
+      self.assertAllClose(f([[1.0, 1.0]]), [[12.0, 15.0, 18.0]])
+
+  def test_partitioned_variable_from_checkpoint(self):
+    tmp = tm.make_temp_dir(self)
+    spec = hub.create_module_spec(tm.partitioned_module_fn(10, 2, 3))
+    with tf.Graph().as_default():
+      with tf.compat.v1.variable_scope("tower"):
+        m = hub.Module(spec, name="encoder")
+      tf.compat.v1.train.get_or_create_global_step()
+      with tf.compat.v1.Session() as session:
+        tm.run_init(session)
+        expected = tm.concat_parts(session, m.variable_map["emb"])
+        checkpoint = tf.compat.v1.train.Saver().save(
+            session, os.path.join(tmp, "ckpt"))
+    path = os.path.join(tmp, "exported")
+    spec.export(path, checkpoint_path=checkpoint,
+                name_transform_fn=lambda name: "tower/encoder/" + name)
+    self.assertEqual(_checkpoint_keys(path), ["emb"])
+    self.assertAllClose(_loaded_values(path)["emb"], expected)
+    with hub.eval_function_for_module(path) as f:
+      self.assertAllClose(f(np.array([9, 0], np.int64)),
+                          expected[[9, 0]])
+
+  def test_missing_checkpoint_path(self):
+    spec = hub.create_module_spec(tm.linear_module_fn)
+    path = os.path.join(tm.make_temp_dir(self), "exported")
+    with self.assertRaisesRegex(ValueError, "checkpoint_path"):
+      spec.export(path)
+    with self.assertRaisesRegex(ValueError, "checkpoint_path"):
+      spec.export(path, checkpoint_path="")
+    self.assertFalse(tf.io.gfile.exists(path))
+
+  def test_variable_missing_from_checkpoint(self):
+    tmp = tm.make_temp_dir(self)
+    spec = hub.create_module_spec(tm.linear_module_fn)
+    with tf.Graph().as_default():
+      tf.compat.v1.get_variable("w", [2, 3])
+      with tf.compat.v1.Session() as session:
+        session.run(tf.compat.v1.global_variables_initializer())
+        checkpoint = tf.compat.v1.train.Saver().save(
+            session, os.path.join(tmp, "ckpt"))
+    path = os.path.join(tmp, "exported")
+    with self.assertRaises(ValueError) as cm:
+      spec.export(path, checkpoint_path=checkpoint)
+    self.assertRegex(str(cm.exception), r"\bb\b")
+    self.assertFalse(tf.io.gfile.exists(path))
+    self.assertEqual(sorted(tf.io.gfile.listdir(tmp)),
+                     sorted(["checkpoint", "ckpt.index", "ckpt.meta",
+                             "ckpt.data-00000-of-00001"]))
+
+
+class ModuleExportTest(tf.test.TestCase):
+
+  def test_finetuned_weights_are_exported(self):
+    tmp = tm.make_temp_dir(self)
+    spec = hub.create_module_spec(tm.ref_and_resource_module_fn)
+    path = os.path.join(tmp, "tuned")
+    with tf.Graph().as_default():
+      m = hub.Module(spec, trainable=True)
+      with tf.compat.v1.Session() as session:
+        tm.run_init(session)
+        session.run([m.variable_map["ref/v"].assign([3.0, -1.0]),
+                     m.variable_map["res/v"].assign([0.25, 0.5])])
+        m.export(path, session)
+    self.assertEqual(_checkpoint_keys(path), ["ref/v", "res/v"])
+    values = _loaded_values(path)
+    self.assertAllClose(values["ref/v"], [3.0, -1.0])
+    self.assertAllClose(values["res/v"], [0.25, 0.5])
+    with tf.Graph().as_default():
+      y = hub.Module(path)([[1.0, 2.0]])
+      with tf.compat.v1.Session() as session:
+        tm.run_init(session)
+        self.assertAllClose(session.run(y), [[3.25, -1.5]])
+
+  def test_export_keeps_all_variants_and_reexport_round_trips(self):
+    tmp = tm.make_temp_dir(self)
+    spec = hub.create_module_spec(
+        tm.batch_norm_module_fn,
+        tags_and_args=[(set(), {"is_training": False}),
+                       ({"train"}, {"is_training": True})])
+    first = os.path.join(tmp, "first")
+    with tf.Graph().as_default():
+      m = hub.Module(spec, tags={"train"})
+      with tf.compat.v1.Session() as session:
+        tm.run_init(session)
+        session.run(m.variable_map["batch_normalization/moving_mean"].assign(
+            [5.0, 6.0]))
+        m.export(first, session)
+    loaded = hub.load_module_spec(first)
+    self.assertEqual(loaded.get_tags(), [frozenset(), frozenset(["train"])])
+    values = _loaded_values(first, tags={"train"})
+    self.assertAllClose(values["batch_normalization/moving_mean"], [5.0, 6.0])
+    second = os.path.join(tmp, "second")
+    with tf.Graph().as_default():
+      m = hub.Module(first)
+      with tf.compat.v1.Session() as session:
+        tm.run_init(session)
+        m.export(second, session)
+    again = _loaded_values(second)
+    self.assertCountEqual(again, values)
+    for key in values:
+      self.assertAllClose(again[key], values[key])
+
+  def test_partitioned_variable_round_trip(self):
+    tmp = tm.make_temp_dir(self)
+    spec = hub.create_module_spec(
+        tm.partitioned_module_fn(9, 4, 2, use_resource=False))
+    path = os.path.join(tmp, "emb")
+    with tf.Graph().as_default():
+      m = hub.Module(spec)
+      with tf.compat.v1.Session() as session:
+        tm.run_init(session)
+        expected = tm.concat_parts(session, m.variable_map["emb"])
+        m.export(path, session)
+    self.assertEqual(
+        dict(tf.train.list_variables(
+            os.path.join(path, "variables", "variables"))), {"emb": [9, 4]})
+    self.assertAllClose(_loaded_values(path)["emb"], expected)
+
+  def test_written_files(self):
+    tmp = tm.make_temp_dir(self)
+    vocab = tm.write_vocab(tmp, ["a", "b"], name="words.txt")
+
+    def module_fn():
+      tm.vocab_module_fn(vocab)()
+      x = tf.compat.v1.placeholder(tf.float32, [None])
+      v = tf.compat.v1.get_variable("v", [1])
+      hub.add_signature("scaled", inputs=x, outputs=x * v)
+
+    spec = hub.create_module_spec(module_fn)
+    path = os.path.join(tmp, "module")
+    with tf.Graph().as_default():
+      m = hub.Module(spec)
+      with tf.compat.v1.Session() as session:
+        tm.run_init(session)
+        m.export(path, session)
+    self.assertCountEqual(tf.io.gfile.listdir(path),
+                          ["tfhub_module.pb", "saved_model.pb", "variables",
+                           "assets"])
+    with tf.io.gfile.GFile(os.path.join(path, "tfhub_module.pb"), "rb") as f:
+      self.assertEqual(f.read(), b"\x08\x03")
+    self.assertEqual(tf.io.gfile.listdir(os.path.join(path, "assets")),
+                     ["words.txt"])
+    with tf.io.gfile.GFile(os.path.join(path, "assets", "words.txt")) as f:
+      self.assertEqual(f.read(), "a\nb\n")
+    self.assertEqual(_checkpoint_keys(path), ["v"])
+    saved_model = _read_saved_model(path)
+    self.assertLen(saved_model.meta_graphs, 1)
+    meta_graph = saved_model.meta_graphs[0]
+    self.assertEmpty(meta_graph.meta_info_def.tags)
+    self.assertFalse(meta_graph.HasField("saver_def"))
+    self.assertEmpty(meta_graph.asset_file_def)
+    self.assertCountEqual(meta_graph.signature_def, ["default", "scaled"])
+    collections = set(meta_graph.collection_def)
+    self.assertContainsSubset(collections - {"saved_model_assets"},
+                              tm.WHITELISTED_COLLECTIONS)
+    self.assertIn("asset_filepaths", collections)
+    assets = meta_graph.collection_def["saved_model_assets"]
+    self.assertEqual(assets.WhichOneof("kind"), "any_list")
+    self.assertLen(assets.any_list.value, 1)
+    asset_def = meta_graph_pb2.AssetFileDef()
+    self.assertTrue(assets.any_list.value[0].Unpack(asset_def))
+    self.assertEqual(asset_def.filename, "words.txt")
+    nodes = {n.name: n for n in meta_graph.graph_def.node}
+    asset_node = nodes[asset_def.tensor_info.name.split(":")[0]]
+    self.assertEqual(asset_node.op, "Const")
+    # The writer's path does not leak into the stored asset constant.
+    self.assertNotIn(tf.compat.as_bytes(tmp),
+                     asset_node.attr["value"].tensor.string_val[0])
+
+  def test_module_without_variables(self):
+    tmp = tm.make_temp_dir(self)
+
+    def module_fn():
+      x = tf.compat.v1.placeholder(tf.float32, [None])
+      hub.add_signature(inputs=x, outputs=x + 1.0)
+
+    path = os.path.join(tmp, "plain")
+    with tf.Graph().as_default():
+      m = hub.Module(hub.create_module_spec(module_fn))
+      with tf.compat.v1.Session() as session:
+        m.export(path, session)
+    self.assertTrue(tf.io.gfile.isdir(os.path.join(path, "variables")))
+    with hub.eval_function_for_module(path) as f:
+      self.assertAllClose(f([1.0, 2.0]), [2.0, 3.0])
+
+  def test_existing_path_is_refused_and_untouched(self):
+    # The issue asks for atomic exports; tensorflow_hub 0.15 raises too, but
+    # only after overwriting variables/ and saved_model.pb.
+    tmp = tm.make_temp_dir(self)
+    spec = hub.create_module_spec(tm.linear_module_fn)
+    path = os.path.join(tmp, "module")
+    with tf.Graph().as_default():
+      m = hub.Module(spec)
+      with tf.compat.v1.Session() as session:
+        tm.run_init(session)
+        m.export(path, session)
+        before = tm.dir_snapshot(path)
+        session.run(m.variable_map["w"].assign(tf.zeros([2, 3])))
+        with self.assertRaises(tf.errors.AlreadyExistsError):
+          m.export(path, session)
+    self.assertEqual(tm.dir_snapshot(path), before)
+    self.assertEqual(tf.io.gfile.listdir(tmp), ["module"])
+
+  def test_failed_export_leaves_nothing(self):
+    # The issue asks for atomic exports; tensorflow_hub 0.15 leaves a partial
+    # directory at `path`.
+    tmp = tm.make_temp_dir(self)
+    source_dir = os.path.join(tmp, "src")
+    tf.io.gfile.makedirs(source_dir)
+    vocab = tm.write_vocab(source_dir, ["x", "y"])
+    spec = hub.create_module_spec(tm.vocab_module_fn(vocab))
+    out_dir = os.path.join(tmp, "out")
+    tf.io.gfile.makedirs(out_dir)
+    path = os.path.join(out_dir, "module")
+    with tf.Graph().as_default():
+      m = hub.Module(spec)
+      with tf.compat.v1.Session() as session:
+        tm.run_init(session)
+        tf.io.gfile.remove(vocab)
+        with self.assertRaises(tf.errors.NotFoundError):
+          m.export(path, session)
+    self.assertFalse(tf.io.gfile.exists(path))
+    self.assertEqual(tf.io.gfile.listdir(out_dir), [])
+
+  def test_export_needs_the_module_graph_and_session(self):
+    tmp = tm.make_temp_dir(self)
+    spec = hub.create_module_spec(tm.linear_module_fn)
+    with tf.Graph().as_default():
+      m = hub.Module(spec)
+    with tf.Graph().as_default():
+      with tf.compat.v1.Session() as session:
+        with self.assertRaises(RuntimeError):
+          m.export(os.path.join(tmp, "a"), session)
+    self.assertEqual(tf.io.gfile.listdir(tmp), [])
+
+
+if __name__ == "__main__":
+  absltest.main()
