@@ -22,6 +22,7 @@ fails.
 """
 
 import os
+import re
 import sys
 import time
 from typing import Dict, List
@@ -43,7 +44,11 @@ _LOCAL = flags.DEFINE_boolean(
     "local", False, "Train in this process instead of a local cluster.")
 _WORKERS = flags.DEFINE_integer("workers", 2, "Workers besides the chief.")
 _PS = flags.DEFINE_integer("ps", 2, "Parameter-server tasks.")
-_MAX_STEPS = flags.DEFINE_integer("max_steps", 400, "Global training steps.")
+_MAX_STEPS = flags.DEFINE_integer("max_steps", 600, "Global training steps.")
+_STEP_DELAY_SECS = flags.DEFINE_float(
+    "step_delay_secs", 0.02,
+    "Pause after each training step, so that the tiny model trains long "
+    "enough for the workers to join.")
 _USE_FEATURE_COLUMN = flags.DEFINE_boolean(
     "use_feature_column", True,
     "Model through text_embedding_column; false: hub.Module with "
@@ -136,6 +141,7 @@ def _step_train(cfg: demo_model.TrainingConfig, output_dir: str) -> bool:
       "--eval_throttle_secs=%d" % cfg.eval_throttle_secs,
       "--use_feature_column=%s" % cfg.use_feature_column,
       "--progress_every_n_steps=%d" % cfg.progress_every_n_steps,
+      "--step_delay_secs=%g" % cfg.step_delay_secs,
   ]
   log_dir = os.path.join(output_dir, "logs")
   cluster = cluster_lib.LocalCluster(
@@ -155,6 +161,11 @@ def _step_train(cfg: demo_model.TrainingConfig, output_dir: str) -> bool:
       return False
   _say("   cluster job finished in %.0f s with exit code %d", time.time() - start,
        code)
+  for task in cluster.tasks:
+    for line in cluster.lines(task):
+      match = re.search(r"event=end local_steps=(\d+)", line)
+      if match:
+        _say("   %s ran %s training steps", task, match.group(1))
   return code == cluster_lib.EXIT_OK
 
 
@@ -246,7 +257,8 @@ def main(argv):
       use_feature_column=_USE_FEATURE_COLUMN.value,
       save_checkpoints_steps=max(10, _MAX_STEPS.value // 4),
       eval_throttle_secs=2,
-      progress_every_n_steps=100)
+      progress_every_n_steps=100,
+      step_delay_secs=_STEP_DELAY_SECS.value)
   if not _step_train(cfg, output_dir):
     _say("FAILED: training did not finish cleanly.")
     return 1
