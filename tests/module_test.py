@@ -277,6 +277,61 @@ class ApplyTest(tf.test.TestCase):
     self.assertAllClose(got["sum"], [4.0, 7.0])
     self.assertAllClose(got["diff"], [-2.0, -3.0])
 
+  def test_instantiation_imports_only_the_state(self):
+    # Performance requirement of the issue; tensorflow_hub 0.15 imports the
+    # whole module graph (and a Saver) at construction.
+    with tf.Graph().as_default() as module_graph:
+      tm.two_signature_module_fn()
+    module_size = tm.graph_op_count(module_graph)
+    spec = hub.create_module_spec(tm.two_signature_module_fn)
+    path = os.path.join(tm.make_temp_dir(self), "mlp")
+    with tf.Graph().as_default():
+      m = hub.Module(spec)
+      with tf.compat.v1.Session() as session:
+        tm.run_init(session)
+        m.export(path, session)
+    with tf.Graph().as_default() as graph:
+      m = hub.Module(path)
+      self.assertLess(tm.graph_op_count(graph), module_size // 2)
+      placeholders = [op.name for op in graph.get_operations()
+                      if op.type == "Placeholder"]
+      self.assertEmpty(placeholders)
+      self.assertLen(m.variables, 6)
+
+  def test_update_ops_only_of_the_applied_signature(self):
+    # tensorflow_hub 0.15 adds the update ops of every signature, so running
+    # UPDATE_OPS after applying "other" fails on an unfed placeholder there;
+    # the issue asks that only what a fetched output depends on runs.
+
+    def module_fn(is_training):
+      x = tf.compat.v1.placeholder(tf.float32, [None], name="x")
+      total = tf.compat.v1.get_variable("total", initializer=0.0,
+                                        trainable=False)
+      if is_training:
+        tf.compat.v1.add_to_collection(
+            GraphKeys.UPDATE_OPS,
+            tf.compat.v1.assign_add(total, tf.reduce_sum(x)).op)
+      hub.add_signature(inputs=x, outputs=x + total)
+      y = tf.compat.v1.placeholder(tf.float32, [None], name="y")
+      hub.add_signature("other", inputs=y, outputs=y * 2.0)
+
+    spec = hub.create_module_spec(
+        module_fn, tags_and_args=[(set(), {"is_training": False}),
+                                  ({"train"}, {"is_training": True})])
+    with tf.Graph().as_default():
+      m = hub.Module(spec, trainable=True, tags={"train"})
+      other = m([1.0], signature="other")
+      self.assertEmpty(tf.compat.v1.get_collection(GraphKeys.UPDATE_OPS))
+      default = m([1.0, 2.0])
+      update_ops = tf.compat.v1.get_collection(GraphKeys.UPDATE_OPS)
+      self.assertLen(update_ops, 1)
+      with tf.compat.v1.Session() as session:
+        tm.run_init(session)
+        self.assertAllClose(session.run(other), [2.0])
+        session.run(update_ops)
+        self.assertAllClose(session.run(m.variable_map["total"]), 3.0)
+        self.assertAllClose(session.run(default), [4.0, 5.0])
+
   def test_as_dict(self):
     spec = hub.create_module_spec(tm.two_signature_module_fn)
     with tf.Graph().as_default():
