@@ -93,6 +93,21 @@ class SpecExportTest(tf.test.TestCase):
         self.assertNotAllClose(session.run(fresh.variable_map["w"]),
                                values["w"])
 
+  def test_checkpoint_directory(self):
+    # KNOWN BUG (reported): tensorflow_hub 0.15 accepts a checkpoint
+    # directory (it uses init_from_checkpoint, which takes the latest
+    # checkpoint there); hub_tf1 reads "<dir>.index" and fails with
+    # NotFoundError.
+    tmp = tm.make_temp_dir(self)
+    spec = hub.create_module_spec(tm.linear_module_fn)
+    checkpoint = _write_training_checkpoint(self, spec, tmp)
+    path = os.path.join(tmp, "exported")
+    spec.export(path, checkpoint_path=os.path.dirname(checkpoint),
+                name_transform_fn=lambda name: "tower/encoder/" + name)
+    reader = tf.train.load_checkpoint(checkpoint)
+    self.assertAllClose(_loaded_values(path)["w"],
+                        reader.get_tensor("tower/encoder/w"))
+
   def test_identity_transform(self):
     tmp = tm.make_temp_dir(self)
     spec = hub.create_module_spec(tm.linear_module_fn)
