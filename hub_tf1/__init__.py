@@ -21,3 +21,27 @@ from hub_tf1.spec.module_spec import ModuleSpec
 from hub_tf1.spec.tensor_info import ParsedTensorInfo
 
 __version__ = "0.1.0"
+
+_ESTIMATOR_NAMES = ("LatestModuleExporter", "register_module_for_export",
+                    "text_embedding_column", "sparse_text_embedding_column",
+                    "image_embedding_column")
+
+try:
+  # pylint: disable=g-import-not-at-top
+  from estimator_integration import LatestModuleExporter
+  from estimator_integration import image_embedding_column
+  from estimator_integration import register_module_for_export
+  from estimator_integration import sparse_text_embedding_column
+  from estimator_integration import text_embedding_column
+  _ESTIMATOR_ERROR = None
+except ImportError as e:  # TensorFlow >= 2.16 has no tf.estimator.
+  _ESTIMATOR_ERROR = e
+
+
+def __getattr__(name):
+  if name in _ESTIMATOR_NAMES:
+    raise AttributeError(
+        "hub_tf1.%s needs tf.estimator, which this TensorFlow does not have "
+        "(%s). Use TensorFlow 2.15 with tf-estimator-nightly for the "
+        "Estimator integration." % (name, _ESTIMATOR_ERROR))
+  raise AttributeError("module 'hub_tf1' has no attribute %r" % name)
