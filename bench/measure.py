@@ -1,0 +1,384 @@
+"""One benchmark measurement in a fresh process (started by bench/run.py).
+
+  python bench/measure.py --impl hub_tf1|original|floor --row ROW --work DIR
+  python bench/measure.py --impl ... --info
+
+Prints one line `BENCH_RESULT <json>` (metrics of the row), or
+`BENCH_NA <reason>` when the implementation cannot be imported.  Only the
+operation named by the row is timed; setup (imports, building inputs, session
+creation) is not.  Memory figures come from /proc/self/status: the peak
+(VmHWM) is reset through /proc/self/clear_refs right before the timed part.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+_BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, _BENCH_DIR)
+
+import rows  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+# ----------------------------------------------------------------------------
+# Memory.
+
+
+def _status_mb(field):
+  with open("/proc/self/status") as f:  # procfs, not a module file.
+    for line in f:
+      if line.startswith(field + ":"):
+        return int(line.split()[1]) / 1024.0
+  return float("nan")
+
+
+class Memory:
+  """RSS before a timed section and its peak during it (MB)."""
+
+  def __enter__(self):
+    try:
+      with open("/proc/self/clear_refs", "w") as f:  # Resets VmHWM.
+        f.write("5")
+      self.peak_reset = True
+    except OSError:
+      self.peak_reset = False
+    self.rss_before = _status_mb("VmRSS")
+    return self
+
+  def __exit__(self, *unused):
+    self.rss_after = _status_mb("VmRSS")
+    self.peak = _status_mb("VmHWM")
+
+  def metrics(self):
+    return {
+        "rss_delta_mb": self.rss_after - self.rss_before,
+        "peak_delta_mb": self.peak - self.rss_before,
+        "peak_mb": self.peak,
+        "peak_reset": self.peak_reset,
+    }
+
+
+# ----------------------------------------------------------------------------
+# Helpers.
+
+
+def _import_hub(impl):
+  if impl == "original":
+    import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+    return hub
+  if impl == "hub_tf1":
+    try:
+      import hub_tf1 as hub  # pylint: disable=g-import-not-at-top
+      hub.Module  # pylint: disable=pointless-statement
+      hub.load_module_spec  # pylint: disable=pointless-statement
+    except Exception as e:  # pylint: disable=broad-except
+      print("BENCH_NA n/a (core not importable: %s: %s)" %
+            (type(e).__name__, str(e).splitlines()[0] if str(e) else ""),
+            flush=True)
+      sys.exit(0)
+    return hub
+  return None
+
+
+def _saved_model(module_dir):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
+  with tf.io.gfile.GFile(os.path.join(module_dir, "saved_model.pb"), "rb") as f:
+    return saved_model_pb2.SavedModel.FromString(f.read())
+
+
+def _default_meta_graph(saved_model):
+  for mg in saved_model.meta_graphs:
+    if not mg.meta_info_def.tags:
+      return mg
+  return saved_model.meta_graphs[0]
+
+
+def _variables_prefix(module_dir):
+  return os.path.join(module_dir, "variables", "variables")
+
+
+def _tmp_out(args, name):
+  return os.path.join(args.tmp, name)
+
+
+# ----------------------------------------------------------------------------
+# Measurements.  Each returns a dict of metrics.
+
+
+def measure_load(args, hub, sizes, module_dir):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  graph = tf.Graph()
+  with graph.as_default():
+    with Memory() as mem:
+      if hub is not None:
+        t0 = time.perf_counter()
+        hub.Module(module_dir)
+        elapsed = time.perf_counter() - t0
+      else:
+        t0 = time.perf_counter()
+        mg = _default_meta_graph(_saved_model(module_dir))
+        tf.compat.v1.import_graph_def(mg.graph_def, name="module")
+        elapsed = time.perf_counter() - t0
+  return dict(mem.metrics(), time_s=elapsed, ops=len(graph.get_operations()))
+
+
+def _floor_restore_ops(module_dir, partitions):
+  """Variables like the module's plus one RestoreV2 that assigns them all."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  prefix = _variables_prefix(module_dir)
+  reader = tf.train.load_checkpoint(prefix)
+  shapes = reader.get_variable_to_shape_map()
+  dtypes = reader.get_variable_to_dtype_map()
+  names, specs, types, targets = [], [], [], []
+  for name in sorted(shapes):
+    shape = shapes[name]
+    if partitions > 1 and len(shape) == 2 and shape[0] >= partitions:
+      rows_per = shape[0] // partitions
+      for p in range(partitions):
+        start = p * rows_per
+        length = rows_per if p < partitions - 1 else shape[0] - start
+        var = tf.compat.v1.get_variable(
+            "%s/part_%d" % (name, p), [length] + shape[1:], dtypes[name],
+            initializer=tf.compat.v1.zeros_initializer())
+        names.append(name)
+        specs.append("%d %d %d,%d:-" % (shape[0], shape[1], start, length))
+        types.append(dtypes[name])
+        targets.append(var)
+    else:
+      var = tf.compat.v1.get_variable(
+          name, shape, dtypes[name],
+          initializer=tf.compat.v1.zeros_initializer())
+      names.append(name)
+      specs.append("")
+      types.append(dtypes[name])
+      targets.append(var)
+  restored = tf.raw_ops.RestoreV2(prefix=prefix, tensor_names=names,
+                                  shape_and_slices=specs, dtypes=types)
+  return tf.group(*[v.assign(t, read_value=False)
+                    for v, t in zip(targets, restored)])
+
+
+def measure_init(args, hub, sizes, module_dir, partitions):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  graph = tf.Graph()
+  with graph.as_default():
+    if hub is not None:
+      hub.Module(module_dir)
+      init = tf.group(tf.compat.v1.global_variables_initializer(),
+                      tf.compat.v1.tables_initializer())
+    else:
+      init = _floor_restore_ops(module_dir, partitions)
+    with tf.compat.v1.Session(graph=graph) as sess:
+      with Memory() as mem:
+        t0 = time.perf_counter()
+        sess.run(init)
+        elapsed = time.perf_counter() - t0
+  return dict(mem.metrics(), time_s=elapsed)
+
+
+def measure_calls(args, hub, sizes, module_dir, module_name):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import models  # pylint: disable=g-import-not-at-top
+  graph = tf.Graph()
+  times = []
+  with graph.as_default():
+    width = (sizes.mlp_deep_width if module_name == models.MLP_DEEP
+             else sizes.mlp_small_width)
+    if hub is not None:
+      m = hub.Module(module_dir)
+      x = tf.compat.v1.placeholder(tf.float32, [None, width])
+      apply = lambda: m(x)
+    else:
+      mg = _default_meta_graph(_saved_model(module_dir))
+      sig = mg.signature_def["default"]
+      in_name = sig.inputs["default"].name
+      out_name = sig.outputs["default"].name
+      pruned = tf.compat.v1.graph_util.extract_sub_graph(
+          mg.graph_def, [out_name.split(":")[0]])
+      x = tf.compat.v1.placeholder(tf.float32, [None, width])
+      apply = lambda: tf.compat.v1.import_graph_def(
+          pruned, input_map={in_name: x}, return_elements=[out_name],
+          name="apply")
+    ops_before = len(graph.get_operations())
+    with Memory() as mem:
+      for _ in range(sizes.calls):
+        t0 = time.perf_counter()
+        apply()
+        times.append(time.perf_counter() - t0)
+    ops_added = len(graph.get_operations()) - ops_before
+  later = times[10:] or times[1:]
+  return {
+      "peak_delta_mb": mem.metrics()["peak_delta_mb"],
+      "time_s": sum(times),
+      "ops_per_call": ops_added / sizes.calls,
+      "growth": (sum(later) / len(later)) / times[0],
+      "first_call_s": times[0],
+      "last_call_s": times[-1],
+  }
+
+
+def measure_export_ckpt(args, hub, sizes, module_dir, module_name):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  ckpt = os.path.join(args.work, "train", module_name, "model.ckpt")
+  out = _tmp_out(args, "exported")
+  if hub is not None:
+    spec = hub.load_module_spec(module_dir)
+    with Memory() as mem:
+      t0 = time.perf_counter()
+      spec.export(out, checkpoint_path=ckpt,
+                  name_transform_fn=lambda name: "module/" + name)
+      elapsed = time.perf_counter() - t0
+  else:
+    files = tf.io.gfile.glob(ckpt + ".*")
+    with Memory() as mem:
+      t0 = time.perf_counter()
+      tf.io.gfile.makedirs(out)
+      for f in files:
+        tf.io.gfile.copy(f, os.path.join(out, os.path.basename(f)))
+      elapsed = time.perf_counter() - t0
+  return dict(mem.metrics(), time_s=elapsed)
+
+
+def measure_export_module(args, hub, sizes, module_dir):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  out = _tmp_out(args, "exported")
+  graph = tf.Graph()
+  with graph.as_default():
+    if hub is not None:
+      m = hub.Module(module_dir)
+      with tf.compat.v1.Session(graph=graph) as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        with Memory() as mem:
+          t0 = time.perf_counter()
+          m.export(out, sess)
+          elapsed = time.perf_counter() - t0
+    else:
+      value = tf.train.load_checkpoint(
+          _variables_prefix(module_dir)).get_tensor("embeddings")
+      data = np.ascontiguousarray(value).tobytes()
+      del value
+      tf.io.gfile.makedirs(out)
+      with Memory() as mem:
+        t0 = time.perf_counter()
+        with tf.io.gfile.GFile(os.path.join(out, "bytes"), "wb") as f:
+          f.write(data)
+        elapsed = time.perf_counter() - t0
+  return dict(mem.metrics(), time_s=elapsed)
+
+
+def measure_steady(args, hub, sizes, module_dir, module_name):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import models  # pylint: disable=g-import-not-at-top
+  batch = models.sample_batch(module_name, sizes)
+  graph = tf.Graph()
+  with graph.as_default():
+    if hub is not None:
+      m = hub.Module(module_dir)
+      info = m.get_input_info_dict()["default"]
+      x = tf.compat.v1.placeholder(info.dtype, info.get_shape())
+      y = m(x)
+      restore = None
+    else:
+      vocab = os.path.join(module_dir, "assets", "vocab.txt")
+      t = models.build(module_name, sizes, vocab_file=vocab)
+      x, y = t["x"], t["y"]
+      saver = tf.compat.v1.train.Saver(tf.compat.v1.global_variables())
+      restore = lambda sess: saver.restore(sess, _variables_prefix(module_dir))
+    init = tf.group(tf.compat.v1.global_variables_initializer(),
+                    tf.compat.v1.tables_initializer())
+    with tf.compat.v1.Session(graph=graph) as sess:
+      sess.run(init)
+      if restore:
+        restore(sess)
+      for _ in range(10):
+        sess.run(y, {x: batch})
+      times = []
+      for _ in range(sizes.steady_runs):
+        t0 = time.perf_counter()
+        sess.run(y, {x: batch})
+        times.append(time.perf_counter() - t0)
+  times.sort()
+  return {"run_ms": 1000 * times[len(times) // 2],
+          "run_ms_min": 1000 * times[0]}
+
+
+# ----------------------------------------------------------------------------
+
+
+def info(impl):
+  """Versions of everything an implementation runs on."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  result = {"python": platform.python_version(), "tensorflow": tf.__version__,
+            "numpy": np.__version__, "executable": sys.executable}
+  if impl == "original":
+    import tensorflow_hub  # pylint: disable=g-import-not-at-top
+    result["tensorflow_hub"] = tensorflow_hub.__version__
+  elif impl == "hub_tf1":
+    try:
+      import hub_tf1  # pylint: disable=g-import-not-at-top
+      result["hub_tf1"] = getattr(hub_tf1, "__version__", "?")
+    except Exception as e:  # pylint: disable=broad-except
+      result["hub_tf1"] = "not importable (%s)" % type(e).__name__
+    root = os.path.dirname(_BENCH_DIR)
+    try:
+      commit = subprocess.run(["git", "-C", root, "rev-parse", "--short",
+                               "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+      dirty = subprocess.run(["git", "-C", root, "status", "--porcelain",
+                              "--", "hub_tf1"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+      result["hub_tf1_commit"] = commit + (" (+uncommitted hub_tf1 changes)"
+                                           if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+      result["hub_tf1_commit"] = "?"
+  return result
+
+
+def main():
+  parser = argparse.ArgumentParser()
+  parser.add_argument("--impl", choices=rows.IMPLS, required=True)
+  parser.add_argument("--row", choices=sorted(rows.ROWS_BY_NAME))
+  parser.add_argument("--work")
+  parser.add_argument("--tmp", help="scratch directory for outputs")
+  parser.add_argument("--quick", action="store_true")
+  parser.add_argument("--info", action="store_true")
+  args = parser.parse_args()
+  if args.info:
+    if args.impl == "hub_tf1":
+      _import_hub("hub_tf1")
+    print("BENCH_RESULT " + json.dumps(info(args.impl)), flush=True)
+    return
+  hub = _import_hub(args.impl)
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import models  # pylint: disable=g-import-not-at-top
+  tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.ERROR)
+  sizes = models.QUICK if args.quick else models.FULL
+  row = rows.ROWS_BY_NAME[args.row]
+  module_dir = os.path.join(args.work, "modules", row.module)
+  partitions = sizes.emb_partitions if row.module == models.EMB_PART else 1
+  if row.kind == "load":
+    result = measure_load(args, hub, sizes, module_dir)
+  elif row.kind == "init":
+    result = measure_init(args, hub, sizes, module_dir, partitions)
+  elif row.kind == "calls":
+    result = measure_calls(args, hub, sizes, module_dir, row.module)
+  elif row.kind == "export_ckpt":
+    result = measure_export_ckpt(args, hub, sizes, module_dir, row.module)
+  elif row.kind == "export_module":
+    result = measure_export_module(args, hub, sizes, module_dir)
+  elif row.kind == "steady":
+    result = measure_steady(args, hub, sizes, module_dir, row.module)
+  else:
+    raise ValueError(row.kind)
+  print("BENCH_RESULT " + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,449 @@
+"""Benchmark of hub_tf1 against tensorflow_hub 0.15 and against plain TF.
+
+Usage (from the repository root; see bench/README.md):
+
+  bash bench/run.sh [--quick] [--only ROW[,ROW...]] [--reps N] ...
+
+Generates the modules once (with the original tensorflow_hub in .venv/ref, so
+both implementations load the same files), then runs every measurement of
+every row in a fresh subprocess: implementation "hub_tf1" (.venv/legacy with
+the repository on PYTHONPATH), "original" (.venv/ref) and "floor" (the same
+work done directly with TensorFlow, .venv/legacy).  The implementations are
+interleaved within each repetition, in a rotating order, because the machine
+is noisy; the table shows medians over the repetitions.
+
+Standard library only.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH_DIR)
+sys.path.insert(0, BENCH_DIR)
+
+import rows  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+PYTHONS = {
+    "hub_tf1": os.path.join(ROOT, ".venv", "legacy", "bin", "python"),
+    "original": os.path.join(ROOT, ".venv", "ref", "bin", "python"),
+    "floor": os.path.join(ROOT, ".venv", "legacy", "bin", "python"),
+}
+WORKER_TIMEOUT_S = 1800
+
+
+def _env(impl):
+  env = dict(os.environ)
+  env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+  env["PYTHONDONTWRITEBYTECODE"] = "1"
+  path = [BENCH_DIR]
+  if impl == "hub_tf1":
+    path.insert(0, ROOT)
+  env["PYTHONPATH"] = os.pathsep.join(path)
+  return env
+
+
+def run_worker(impl, extra_args, tmp=None):
+  """Runs bench/measure.py; returns ("ok", dict) | ("na", str) | ("error", str)."""
+  python = PYTHONS[impl]
+  if not os.path.exists(python):
+    return "na", "n/a (no %s)" % os.path.relpath(python, ROOT)
+  cmd = [python, os.path.join(BENCH_DIR, "measure.py"), "--impl", impl]
+  cmd += extra_args
+  if tmp:
+    os.makedirs(tmp, exist_ok=True)
+    cmd += ["--tmp", tmp]
+  try:
+    proc = subprocess.run(cmd, env=_env(impl), capture_output=True, text=True,
+                          timeout=WORKER_TIMEOUT_S, check=False)
+  except subprocess.TimeoutExpired:
+    return "error", "timeout after %d s" % WORKER_TIMEOUT_S
+  finally:
+    if tmp:
+      shutil.rmtree(tmp, ignore_errors=True)
+  for line in proc.stdout.splitlines():
+    if line.startswith("BENCH_RESULT "):
+      return "ok", json.loads(line[len("BENCH_RESULT "):])
+    if line.startswith("BENCH_NA "):
+      return "na", line[len("BENCH_NA "):]
+  tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+  return "error", "exit %d: %s" % (proc.returncode, tail[:300])
+
+
+# ----------------------------------------------------------------------------
+# Set-up.
+
+
+def bootstrap():
+  """Creates/reuses .venv/legacy and .venv/ref (tools/bootstrap.sh)."""
+  script = os.path.join(ROOT, "tools", "bootstrap.sh")
+  if not os.path.exists(script):
+    return
+  proc = subprocess.run(["bash", script, "legacy", "ref"], cwd=ROOT,
+                        check=False)
+  if proc.returncode:
+    print("bench: tools/bootstrap.sh failed (exit %d); the original column "
+          "is n/a unless .venv/ref exists" % proc.returncode)
+
+
+def ensure_modules(work, sizes, quick, regenerate):
+  """Generates the modules unless generated.json matches `sizes`."""
+  stamp = os.path.join(work, "generated.json")
+  if not regenerate and os.path.exists(stamp):
+    with open(stamp) as f:
+      info = json.load(f)
+    if info.get("sizes") == sizes:
+      return info
+  if os.path.exists(PYTHONS["original"]):
+    impl = "original"
+  else:
+    impl = "hub_tf1"
+    print("bench: no .venv/ref; generating the modules with hub_tf1")
+  print("bench: generating modules in %s with %s (once)" %
+        (os.path.relpath(work, ROOT), impl), flush=True)
+  for sub in ("modules", "train"):
+    shutil.rmtree(os.path.join(work, sub), ignore_errors=True)
+  cmd = [PYTHONS[impl], os.path.join(BENCH_DIR, "generate.py"),
+         "--work", work, "--impl", impl] + (["--quick"] if quick else [])
+  t0 = time.time()
+  subprocess.run(cmd, env=_env(impl), check=True)
+  print("bench: generation took %.0f s" % (time.time() - t0))
+  with open(stamp) as f:
+    return json.load(f)
+
+
+def machine_info():
+  info = {"nproc": os.cpu_count(), "platform": platform.platform()}
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          info["cpu"] = line.split(":", 1)[1].strip()
+          break
+    with open("/proc/meminfo") as f:
+      for line in f:
+        if line.startswith("MemTotal"):
+          info["memory_gb"] = round(int(line.split()[1]) / 1024 / 1024, 1)
+  except OSError:
+    pass
+  return info
+
+
+# ----------------------------------------------------------------------------
+# Formatting.
+
+
+def fmt(value, key):
+  if value is None:
+    return "-"
+  if isinstance(value, str):
+    return value
+  if key in ("ops", "ops_per_call"):
+    return "{:,.0f}".format(value) if value == int(value) else "{:,.1f}".format(value)
+  if key.endswith("_mb"):
+    return "{:,.0f}".format(value)
+  if key == "growth":
+    return "%.2fx" % value
+  if value >= 100:
+    return "%.0f" % value
+  if value >= 10:
+    return "%.1f" % value
+  if value >= 1:
+    return "%.2f" % value
+  return "%.3f" % value
+
+
+def ratio(a, b):
+  if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
+    return None
+  if b == 0:
+    return None
+  return a / b
+
+
+def fmt_ratio(r):
+  return "-" if r is None else "%.2fx" % r
+
+
+def target_text(metric, r_orig, r_floor):
+  parts = []
+  verdicts = []
+  for bound, r, who in ((metric.max_vs_original, r_orig, "orig"),
+                        (metric.max_vs_floor, r_floor, "floor")):
+    if bound is None:
+      continue
+    parts.append("<=%gx %s" % (bound, who))
+    if r is not None:
+      verdicts.append(r <= bound)
+  if not parts:
+    return ""
+  verdict = ""
+  if verdicts:
+    verdict = " ok" if all(verdicts) else " MISSED"
+  return ", ".join(parts) + verdict
+
+
+def summarize(results, sizes, selected):
+  """Table rows [what, metric, hub, orig, floor, h/o, h/f, target, n], notes.
+
+  A cell without any successful run shows "n/a" or "error (k)"; the messages
+  are returned as notes.
+  """
+  table = []
+  notes = []
+  for row in selected:
+    per_impl = results.get(row.name, {})
+    for i, metric in enumerate(row.metrics):
+      cells = {}
+      counts = []
+      for impl in rows.IMPLS:
+        runs = per_impl.get(impl, [])
+        values = [r[metric.key] for status, r in runs
+                  if status == "ok" and metric.key in r]
+        if values:
+          cells[impl] = statistics.median(values)
+          counts.append(len(values))
+        else:
+          msgs = [(status, r) for status, r in runs if status != "ok"]
+          if not msgs:
+            cells[impl] = None
+            continue
+          status, msg = msgs[0]
+          note = "%s, %s: %s" % (row.name, impl, msg)
+          if note not in notes:
+            notes.append(note)
+          cells[impl] = "n/a (%d)" % (notes.index(note) + 1) if status == "na" \
+              else "error (%d)" % (notes.index(note) + 1)
+      r_orig = ratio(cells["hub_tf1"], cells["original"])
+      r_floor = ratio(cells["hub_tf1"], cells["floor"])
+      table.append([
+          rows.title(row, sizes) if i == 0 else "",
+          rows.metric_label(metric, sizes),
+          fmt(cells["hub_tf1"], metric.key),
+          fmt(cells["original"], metric.key),
+          fmt(cells["floor"], metric.key),
+          fmt_ratio(r_orig), fmt_ratio(r_floor),
+          target_text(metric, r_orig, r_floor),
+          str(min(counts)) if counts else "0",
+      ])
+  return table, notes
+
+
+HEADER = ["what", "metric", "hub_tf1", "original", "floor",
+          "hub_tf1/original", "hub_tf1/floor", "target (issue 6)", "n"]
+
+
+def text_table(table):
+  cells = [HEADER] + table
+  widths = [max(len(r[i]) for r in cells) for i in range(len(HEADER))]
+  lines = []
+  for j, r in enumerate(cells):
+    lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    if j == 0:
+      lines.append("  ".join("-" * w for w in widths))
+  return "\n".join(lines)
+
+
+def markdown_table(table):
+  lines = ["| " + " | ".join(HEADER) + " |",
+           "|" + "|".join("---" for _ in HEADER) + "|"]
+  for r in table:
+    lines.append("| " + " | ".join(c.replace("|", "\\|") for c in r) + " |")
+  return "\n".join(lines)
+
+
+def floor_notes(selected, sizes):
+  return "\n".join("- **%s**: floor = %s." % (rows.title(r, sizes), r.floor)
+                   for r in selected)
+
+
+def write_markdown(path, table, notes, meta, selected, sizes, raw_path):
+  m = meta["machine"]
+  versions = meta["versions"]
+  lines = [
+      "# Benchmark results: hub_tf1 vs tensorflow_hub 0.15 vs plain TensorFlow",
+      "",
+      "Generated by `%s` on %s (%.0f min). Do not edit by hand: rerun the "
+      "command." % (meta["command"], meta["date"], meta["minutes"]),
+      "",
+      "Machine: %s CPUs (`nproc`), %s GB memory, %s; %s." %
+      (m.get("nproc"), m.get("memory_gb"), m.get("cpu", "?"),
+       m.get("platform")),
+      "",
+      "Versions:",
+  ]
+  for impl in rows.IMPLS:
+    v = versions.get(impl)
+    if isinstance(v, dict):
+      lines.append("- %s: %s" % (impl, ", ".join(
+          "%s %s" % (k, val) for k, val in v.items() if k != "executable")))
+    else:
+      lines.append("- %s: %s" % (impl, v))
+  gen = meta["generated"]
+  lines += [
+      "- modules generated once by %s %s on TensorFlow %s; sizes: %s" %
+      (gen.get("generator"), gen.get("generator_version"),
+       gen.get("tensorflow"),
+       ", ".join("%s=%s" % kv for kv in gen.get("sizes", {}).items())),
+      "",
+      "Each cell is the median over `n` repetitions, each a fresh process; "
+      "the three implementations are interleaved within a repetition.  Times "
+      "cover only the operation named in the row (imports, input and session "
+      "set-up excluded).  RSS figures are from /proc/self/status: *RSS delta* "
+      "= resident memory after minus before the operation, *peak RSS growth* "
+      "= peak during it (VmHWM, reset before it) minus before, *peak RSS* = "
+      "the process's absolute peak (TensorFlow itself accounts for a few "
+      "hundred MB of it).  Ratios are computed from the medians; targets "
+      "are those of issue 6.",
+      "",
+      markdown_table(table),
+      "",
+  ]
+  if notes:
+    lines += ["Notes:", ""] + ["%d. %s" % (i + 1, n)
+                               for i, n in enumerate(notes)] + [""]
+  lines += [
+      "What the floor column does:",
+      "",
+      floor_notes(selected, sizes),
+      "",
+      "Raw per-repetition values: `%s` (not committed)." %
+      os.path.relpath(raw_path, ROOT),
+      "",
+  ]
+  with open(path + ".tmp", "w") as f:
+    f.write("\n".join(lines))
+  os.replace(path + ".tmp", path)
+
+
+# ----------------------------------------------------------------------------
+
+
+def main():
+  parser = argparse.ArgumentParser(
+      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--quick", action="store_true",
+                      help="small modules, 1 repetition: a smoke test")
+  parser.add_argument("--only", default="",
+                      help="comma-separated row names (see --list)")
+  parser.add_argument("--impls", default=",".join(rows.IMPLS),
+                      help="comma-separated subset of %s" % ",".join(rows.IMPLS))
+  parser.add_argument("--reps", type=int, default=0,
+                      help="repetitions per row (default: 5, file-writing "
+                      "rows 7; --quick: 1)")
+  parser.add_argument("--list", action="store_true", help="list the rows")
+  parser.add_argument("--regenerate", action="store_true",
+                      help="rewrite the modules even if they exist")
+  parser.add_argument("--no-bootstrap", action="store_true",
+                      help="do not run tools/bootstrap.sh")
+  parser.add_argument("--work", default="",
+                      help="work directory (default bench/work/{full,quick})")
+  parser.add_argument("--results", default="",
+                      help="markdown output (default bench/RESULTS.md for a "
+                      "full run of all rows, else <work>/RESULTS.md)")
+  args = parser.parse_args()
+
+  if args.list:
+    for r in rows.ROWS:
+      print("%-22s %s" % (r.name, rows.title(r, vars_of(rows.FULL))))
+    return 0
+  selected = rows.ROWS
+  if args.only:
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in rows.ROWS_BY_NAME]
+    if unknown:
+      parser.error("unknown row(s) %s; --list shows them" % ", ".join(unknown))
+    selected = [rows.ROWS_BY_NAME[n] for n in names]
+  impls = [i.strip() for i in args.impls.split(",") if i.strip()]
+  for impl in impls:
+    if impl not in rows.IMPLS:
+      parser.error("unknown implementation %r" % impl)
+
+  sizes_obj = rows.QUICK if args.quick else rows.FULL
+  sizes = vars_of(sizes_obj)
+  work = os.path.abspath(args.work or os.path.join(
+      BENCH_DIR, "work", "quick" if args.quick else "full"))
+  os.makedirs(work, exist_ok=True)
+  if not args.no_bootstrap:
+    bootstrap()
+
+  started = time.time()
+  versions = {}
+  for impl in rows.IMPLS:
+    status, value = run_worker(impl, ["--info"])
+    versions[impl] = value if status == "ok" else "%s" % value
+  print("bench: versions: %s" % json.dumps(versions, indent=None))
+  generated = ensure_modules(work, sizes, args.quick, args.regenerate)
+
+  results = {}
+  tmp_root = os.path.join(work, "tmp")
+  shutil.rmtree(tmp_root, ignore_errors=True)
+  for row in selected:
+    reps = args.reps or (1 if args.quick else (7 if row.heavy_io else 5))
+    results[row.name] = {impl: [] for impl in rows.IMPLS}
+    for rep in range(reps):
+      order = impls[rep % len(impls):] + impls[:rep % len(impls)]
+      for impl in order:
+        extra = ["--row", row.name, "--work", work]
+        if args.quick:
+          extra.append("--quick")
+        # hub_tf1 being unimportable is reported once, not retried per rep.
+        previous = results[row.name][impl]
+        if previous and previous[-1][0] == "na":
+          previous.append(previous[-1])
+          continue
+        t0 = time.time()
+        status, value = run_worker(impl, extra,
+                                   tmp=os.path.join(tmp_root, impl))
+        results[row.name][impl].append((status, value))
+        shown = (", ".join("%s=%s" % (k, fmt(v, k)) for k, v in value.items()
+                           if not isinstance(v, bool))
+                 if status == "ok" else value)
+        print("[%s rep %d/%d] %-8s %s  (%.0f s)" %
+              (row.name, rep + 1, reps, impl, shown, time.time() - t0),
+              flush=True)
+  shutil.rmtree(tmp_root, ignore_errors=True)
+
+  table, notes = summarize(results, sizes, selected)
+  print()
+  print(text_table(table))
+  for i, note in enumerate(notes):
+    print("(%d) %s" % (i + 1, note))
+  minutes = (time.time() - started) / 60
+  cmd = "bash bench/run.sh" + "".join(" " + a for a in sys.argv[1:])
+  meta = {
+      "command": cmd,
+      "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+      "minutes": minutes,
+      "machine": machine_info(),
+      "versions": versions,
+      "generated": generated,
+  }
+  raw_path = os.path.join(work, "results.json")
+  with open(raw_path, "w") as f:
+    json.dump({"meta": meta, "results": results}, f, indent=1)
+  full = not args.quick and not args.only and impls == list(rows.IMPLS)
+  out = args.results or (os.path.join(BENCH_DIR, "RESULTS.md") if full
+                         else os.path.join(work, "RESULTS.md"))
+  write_markdown(out, table, notes, meta, selected, sizes, raw_path)
+  print("\nbench: %.0f min; wrote %s and %s" %
+        (minutes, os.path.relpath(out, ROOT), os.path.relpath(raw_path, ROOT)))
+  errors = [(r, i) for r, per in results.items() for i, runs in per.items()
+            for status, _ in runs if status == "error"]
+  return 1 if errors else 0
+
+
+def vars_of(sizes_obj):
+  return {f: getattr(sizes_obj, f) for f in sizes_obj.__dataclass_fields__}
+
+
+if __name__ == "__main__":
+  sys.exit(main())
