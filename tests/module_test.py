@@ -43,6 +43,14 @@ class ScopeTest(tf.test.TestCase):
       self.assertStartsWith(y1b.name, "module_apply_default_1/")
       self.assertStartsWith(y2.name, "module_1_apply_default/")
 
+  def test_same_explicit_name_twice(self):
+    spec = _linear_spec()
+    with tf.Graph().as_default():
+      first = hub.Module(spec, name="m")
+      second = hub.Module(spec, name="m")
+      self.assertEqual(first.variable_map["w"].op.name, "m/w")
+      self.assertEqual(second.variable_map["w"].op.name, "m_1/w")
+
   def test_inside_variable_scope(self):
     spec = _linear_spec()
     with tf.Graph().as_default():
