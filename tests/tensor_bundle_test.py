@@ -330,6 +330,13 @@ class TensorBundleTest(tf.test.TestCase):
       tensor_bundle.copy_tensors(src, dst, {"m": "float_matrix"},
                                  expected={"m": (None, [4, 3])})
 
+  def test_refuses_to_overwrite_its_source(self):
+    src = self.path("train", "ckpt")
+    _save_v2(src, _VALUES)
+    with self.assertRaisesRegex(ValueError, "cannot write over its source"):
+      tensor_bundle.copy_tensors(src, src, {"x": "big"})
+    self.assertCheckpointHas(src, _VALUES)
+
   def test_truncated_source_shard_raises_data_loss(self):
     src = self.path("train", "ckpt")
     _save_v2(src, _VALUES)

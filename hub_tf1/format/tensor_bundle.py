@@ -546,10 +546,14 @@ def copy_tensors(
     SlicedTensorError: a source key is a partitioned tensor stored as slices;
       callers fall back to a graph-based restore-and-save for such keys.
     TensorMismatchError: see `expected`.
+    ValueError: `dst_prefix` is `src_prefix`, or `chunk_size` <= 0.
     tf.errors.DataLossError: a source shard is shorter than its index says.
   """
   if chunk_size <= 0:
     raise ValueError("chunk_size must be positive, got %d" % chunk_size)
+  if os.path.normpath(src_prefix) == os.path.normpath(dst_prefix):
+    raise ValueError("copy_tensors cannot write over its source %s" %
+                     src_prefix)
   header, src_entries = read_index(src_prefix)
   for new_key in sorted(key_map):
     src_key = key_map[new_key]
