@@ -123,7 +123,8 @@ class ModuleSpec(object):
       path: directory to create (must not exist).
       _sentinel: forces the other arguments to be given by keyword.
       checkpoint_path: prefix of a checkpoint that holds every variable of
-        the module (e.g. a training checkpoint).
+        the module (e.g. a training checkpoint), or a directory whose latest
+        checkpoint is used.
       name_transform_fn: maps a module variable name to its checkpoint key
         (identity by default), e.g. `lambda n: "tower/" + n`.
     """
@@ -135,6 +136,12 @@ class ModuleSpec(object):
       raise ValueError("ModuleSpec.export needs the graph variant with the "
                        "empty tag set to know the variables; this spec has "
                        "%s." % [sorted(t) for t in self.get_tags()])
+    if tf.io.gfile.isdir(checkpoint_path):  # A training dir, as TF allows.
+      latest = tf.train.latest_checkpoint(checkpoint_path)
+      if not latest:
+        raise ValueError("No checkpoint found in directory %s."
+                         % checkpoint_path)
+      checkpoint_path = latest
     transform = name_transform_fn or (lambda name: name)
     entries = {
         key: (transform(key), dtype, shape)
