@@ -242,7 +242,10 @@ def _step_compare(cfg: demo_model.TrainingConfig,
 
 def main(argv):
   del argv
-  logging.set_verbosity(logging.WARNING)
+  # The demo prints its own account; TensorFlow's deprecation notices (and,
+  # with --local, the Estimator's progress logs) would drown it.
+  logging.set_verbosity(logging.ERROR)
+  tf.get_logger().setLevel("ERROR")
   start = time.time()
   output_dir = _prepare_output_dir(_OUTPUT_DIR.value)
   _say("Writing under %s", output_dir)

@@ -251,6 +251,17 @@ def embed_with_column(column: Any, features: Dict[str, Any],
   return dense, state.get_resource(column, feature_columns.MODULE_RESOURCE_NAME)
 
 
+def _dense(inputs: tf.Tensor, units: int, name: str) -> tf.Tensor:
+  """A fully connected layer (plain variables; no Keras in graph mode)."""
+  with tf.compat.v1.variable_scope(name):
+    kernel = tf.compat.v1.get_variable(
+        "kernel", [inputs.shape[-1], units],
+        initializer=tf.compat.v1.glorot_uniform_initializer())
+    bias = tf.compat.v1.get_variable(
+        "bias", [units], initializer=tf.compat.v1.zeros_initializer())
+  return tf.matmul(inputs, kernel) + bias
+
+
 def model_fn(features, labels, mode, params):
   """A sentiment classifier over the demo text module.
 
@@ -274,9 +285,8 @@ def model_fn(features, labels, mode, params):
 
   hidden = embedding
   for i, units in enumerate(params.get("hidden_units", (16,))):
-    hidden = tf.compat.v1.layers.dense(hidden, units, tf.nn.relu,
-                                       name="hidden_%d" % i)
-  logits = tf.compat.v1.layers.dense(hidden, 2, name="logits")
+    hidden = tf.nn.relu(_dense(hidden, units, "hidden_%d" % i))
+  logits = _dense(hidden, 2, "logits")
   class_ids = tf.argmax(logits, axis=1)
   predictions = {"class_ids": class_ids,
                  "probabilities": tf.nn.softmax(logits),

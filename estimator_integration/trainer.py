@@ -12,6 +12,7 @@ cluster; without it, training and evaluation run in this one process.
 from absl import app
 from absl import flags
 from absl import logging
+import tensorflow as tf
 
 from estimator_integration import demo_model
 
@@ -69,6 +70,11 @@ def config_from_flags() -> demo_model.TrainingConfig:
 def main(argv):
   del argv
   logging.set_verbosity(logging.INFO)
+  # One line per message: TensorFlow's logger has a handler of its own that
+  # would repeat, in another format, every line absl's handler prints.
+  tf_logger = tf.get_logger()
+  for handler in list(tf_logger.handlers):
+    tf_logger.removeHandler(handler)
   demo_model.run_train_and_evaluate(config_from_flags())
 
 
