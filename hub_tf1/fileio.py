@@ -52,15 +52,18 @@ def atomic_directory(path: str) -> Iterator[str]:
 
   The directory is only visible under `path` once the `with` body finished
   without an exception; on an exception the temporary directory is removed.
-  `path` must not exist yet.
+  `path` must not exist yet, or be an empty directory (as `mkdtemp` makes).
 
   Raises:
-    tf.errors.AlreadyExistsError: `path` already exists.
+    tf.errors.AlreadyExistsError: `path` exists and is not an empty directory.
   """
   path = path.rstrip("/")
+  replace_empty = False
   if tf.io.gfile.exists(path):
-    raise tf.errors.AlreadyExistsError(
-        None, None, "Cannot write to %s: it already exists." % path)
+    if not tf.io.gfile.isdir(path) or tf.io.gfile.listdir(path):
+      raise tf.errors.AlreadyExistsError(
+          None, None, "Cannot write to %s: it already exists." % path)
+    replace_empty = True
   parent = os.path.dirname(path)
   if parent:
     tf.io.gfile.makedirs(parent)
@@ -68,6 +71,11 @@ def atomic_directory(path: str) -> Iterator[str]:
   tf.io.gfile.makedirs(tmp)
   try:
     yield tmp
+    if replace_empty:
+      if tf.io.gfile.listdir(path):
+        raise tf.errors.AlreadyExistsError(
+            None, None, "Cannot write to %s: files appeared in it." % path)
+      tf.io.gfile.rmtree(path)
     tf.io.gfile.rename(tmp, path, overwrite=False)
   finally:
     remove_tree(tmp)

@@ -331,6 +331,20 @@ class ModuleExportTest(tf.test.TestCase):
     self.assertEqual(tm.dir_snapshot(path), before)
     self.assertEqual(tf.io.gfile.listdir(tmp), ["module"])
 
+  def test_export_into_existing_empty_directory(self):
+    # `module.export(tempfile.mkdtemp(), session)` worked with the original.
+    tmp = tm.make_temp_dir(self)
+    path = os.path.join(tmp, "made_by_mkdtemp")
+    tf.io.gfile.makedirs(path)
+    with tf.Graph().as_default():
+      m = hub.Module(hub.create_module_spec(tm.linear_module_fn))
+      with tf.compat.v1.Session() as session:
+        tm.run_init(session)
+        m.export(path, session)
+    self.assertIn("tfhub_module.pb", tf.io.gfile.listdir(path))
+    self.assertEqual(tf.io.gfile.listdir(tmp), ["made_by_mkdtemp"])
+    hub.load_module_spec(path)
+
   def test_failed_export_leaves_nothing(self):
     # The issue asks for atomic exports; tensorflow_hub 0.15 leaves a partial
     # directory at `path`.
