@@ -43,7 +43,7 @@ class BadInputTest(absltest.TestCase):
     self._saved_env = {k: os.environ.get(k) for k in _ENV_VARS}
     for k in _ENV_VARS:
       os.environ.pop(k, None)
-    self.cache_dir = self.create_tempdir("cache").full_path
+    self.cache_dir = self.create_tempdir().full_path
     os.environ[config.CACHE_DIR_ENV] = self.cache_dir
     os.environ[config.DOWNLOAD_BACKOFF_ENV] = "0.01"
     os.environ[config.DOWNLOAD_TIMEOUT_ENV] = "10"
@@ -51,7 +51,7 @@ class BadInputTest(absltest.TestCase):
     # Something already cached, which must survive every failure untouched.
     other = os.path.join(self.cache_dir, resolving.cache_key("other"))
     shutil.copytree(_MODULE_DIR, other)
-    self.served = self.create_tempdir("served").full_path
+    self.served = self.create_tempdir().full_path
     for name in ("broken_truncated_tarball", "broken_path_traversal_tarball",
                  "broken_symlink_tarball", "text_embedding_nnlm"):
       shutil.copy(os.path.join(_REF, name + ".tar.gz"), self.served)

@@ -63,11 +63,11 @@ class ResolveTestBase(absltest.TestCase):
     self._saved_env = {k: os.environ.get(k) for k in _ENV_VARS}
     for k in _ENV_VARS:
       os.environ.pop(k, None)
-    self.cache_dir = self.create_tempdir("cache").full_path
+    self.cache_dir = self.create_tempdir().full_path
     os.environ[config.CACHE_DIR_ENV] = self.cache_dir
     os.environ[config.DOWNLOAD_BACKOFF_ENV] = "0.01"
     os.environ[config.DOWNLOAD_TIMEOUT_ENV] = "20"
-    self.served = self.create_tempdir("served").full_path
+    self.served = self.create_tempdir().full_path
     for src in (_NNLM_TGZ, _HALF_PLUS_TWO_TGZ):
       shutil.copy(src, self.served)
     self.server = ths.TestingHttpServer(self.served).start()
@@ -368,7 +368,7 @@ class HttpsTest(ResolveTestBase):
     super().setUp()
     if not shutil.which("openssl"):
       self.skipTest("openssl is not installed")
-    tmp = self.create_tempdir("tls").full_path
+    tmp = self.create_tempdir().full_path
     self.cert = os.path.join(tmp, "cert.pem")
     self.key = os.path.join(tmp, "key.pem")
     subprocess.run(
