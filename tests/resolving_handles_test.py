@@ -157,6 +157,17 @@ class HttpResolveTest(ResolveTestBase):
     path = resolving.resolve(self.server.url("/hub/text_embedding_nnlm"))
     self.assertEqual(os.path.dirname(path), nested)
 
+  def test_file_url_cache_dir(self):
+    os.environ[config.CACHE_DIR_ENV] = "file://" + self.cache_dir
+    handle = self.server.url("/hub/text_embedding_nnlm")
+    path = resolving.resolve(handle)
+    key = resolving.cache_key(handle)
+    self.assertEqual(path, "file://" + os.path.join(self.cache_dir, key))
+    self.assertEqual(sorted(os.listdir(self.cache_dir)),
+                     [key, key + ".descriptor.txt"])
+    self.assertEqual(resolving.resolve(handle), path)
+    self.assertEqual(self.server.request_count(), 1)
+
   def test_cache_dir_defaults_to_temp_dir(self):
     os.environ.pop(config.CACHE_DIR_ENV)
     self.assertEqual(resolving.cache_dir(),

@@ -259,7 +259,10 @@ class DownloadLock:
         return True
       content = self.read()
       if content is None:
-        continue  # Released between our create and read: try again.
+        # Released between our create and read: try again (after a pause, in
+        # case creating fails for a reason that reading cannot see).
+        time.sleep(min(0.01, self.settings.poll_sec))
+        continue
       if done():
         return False
       now = time.monotonic()
