@@ -176,8 +176,9 @@ def _step_placement(cfg: demo_model.TrainingConfig,
   _say("4. Placement of the module's variables in the chief's graph:")
   ok = True
   for name in sorted(devices):
-    if name.split("/")[0] not in variable_names or "Adagrad" in name:
-      continue
+    if not any(name == v or re.fullmatch(re.escape(v) + r"/part_\d+", name)
+               for v in variable_names):
+      continue  # Optimizer slots and the like.
     _say("   %s/%s -> %s", scope, name, devices[name] or "(no device)")
     if not _LOCAL.value and not devices[name].startswith("/job:ps/"):
       ok = False

@@ -7,9 +7,11 @@ marked module, with its trained variable values, as a TF1 Hub module under
 `<export_path>/<timestamp>/<export_name>`.
 
 Unlike tensorflow_hub, the timestamped directory is made visible by one rename
-of a fully written temporary directory, and the temporary directory is removed
-when an export fails: readers (and the garbage collector) never see a partial
-export.
+of a fully written temporary directory (`<timestamp>.partial-<random>`, a name
+neither the garbage collector nor TF Serving treats as an export), and the
+temporary directory is removed when an export fails: readers never see a
+partial export.  Only a process killed in the middle of an export leaves its
+temporary directory behind.
 """
 
 import os
@@ -219,7 +221,9 @@ class LatestModuleExporter(_tf_estimator.Exporter):
         export_dir = new_export_dir(export_path)
         with _hub.fileio().atomic_directory(export_dir) as temp_dir:
           for export_name, module in modules:
-            module.export(os.path.join(temp_dir, export_name), session)
+            module.export(
+                os.path.join(temp_dir, tf.compat.as_str_any(export_name)),
+                session)
     logging.info("Exported %d module(s) from %s to %s", len(modules),
                  checkpoint_path, export_dir)
     garbage_collect_exports(export_path, self._exports_to_keep)

@@ -22,7 +22,7 @@ try:
   from estimator_integration import cluster  # pylint: disable=g-import-not-at-top
   _SKIP_REASON = None
 except ImportError as e:  # TF >= 2.16: the package needs tf.estimator.
-  _SKIP_REASON = "tf.estimator is unavailable in this TensorFlow: %s" % e
+  _SKIP_REASON = "Estimator integration unavailable: %s" % e
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Upper bound for anything that should take a few seconds; only guards

@@ -35,7 +35,7 @@ try:
   import hub_tf1 as hub  # pylint: disable=g-import-not-at-top
   _SKIP_REASON = None
 except ImportError as e:  # TF >= 2.16: no tf.estimator.
-  _SKIP_REASON = "tf.estimator is unavailable in this TensorFlow: %s" % e
+  _SKIP_REASON = "Estimator integration unavailable: %s" % e
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Bounds that only guard against hangs; no assertion is made on durations.

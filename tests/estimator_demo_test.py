@@ -17,7 +17,7 @@ try:
   import estimator_integration  # pylint: disable=g-import-not-at-top,unused-import
   _SKIP_REASON = None
 except ImportError as e:  # TF >= 2.16: no tf.estimator.
-  _SKIP_REASON = "tf.estimator is unavailable in this TensorFlow: %s" % e
+  _SKIP_REASON = "Estimator integration unavailable: %s" % e
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _GUARD_SECS = 600  # Hang guard only.

@@ -19,7 +19,7 @@ try:
   import hub_tf1 as hub  # pylint: disable=g-import-not-at-top
   _SKIP_REASON = None
 except ImportError as e:  # TF >= 2.16: no tf.estimator.
-  _SKIP_REASON = "tf.estimator is unavailable in this TensorFlow: %s" % e
+  _SKIP_REASON = "Estimator integration unavailable: %s" % e
 
 
 def _tmpdir() -> str:

@@ -23,7 +23,7 @@ try:
   import hub_tf1 as hub  # pylint: disable=g-import-not-at-top
   _SKIP_REASON = None
 except ImportError as e:  # TF >= 2.16: no tf.estimator.
-  _SKIP_REASON = "tf.estimator is unavailable in this TensorFlow: %s" % e
+  _SKIP_REASON = "Estimator integration unavailable: %s" % e
 
 _MODULE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "testdata",
                        "fixtures", "ref_modules", "train_eval_bn_dropout")

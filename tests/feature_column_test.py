@@ -17,7 +17,7 @@ try:
   import hub_tf1 as hub  # pylint: disable=g-import-not-at-top
   _SKIP_REASON = None
 except ImportError as e:  # TF >= 2.16: no tf.estimator.
-  _SKIP_REASON = "tf.estimator is unavailable in this TensorFlow: %s" % e
+  _SKIP_REASON = "Estimator integration unavailable: %s" % e
 
 _FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                          "testdata", "fixtures", "ref_modules")
@@ -263,6 +263,16 @@ class ImageEmbeddingColumnTest(_Base):
       got, want = _run([dense, direct])
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     self.assertEmpty(trainable)
+
+  def test_v2_protocol(self):
+    images = np.random.RandomState(1).rand(3, 16, 16, 3).astype(np.float32)
+    with tf.Graph().as_default():
+      column = ei.image_embedding_column("img", _IMAGE)
+      dense = tf.compat.v1.keras.layers.DenseFeatures([column])(
+          {"img": tf.constant(images)})
+      direct = hub.Module(_IMAGE, name="direct")({"images": images})
+      got, want = _run([dense, direct])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
   def test_config_round_trip(self):
     column = ei.image_embedding_column("img", _IMAGE, image_size=(16, 16))
