@@ -74,7 +74,7 @@ class BadInputTest(absltest.TestCase):
     return self.server.url("/hub/" + name)
 
   def assert_refused(self, handle, exception, *fragments):
-    """Resolving fails with `exception` naming all fragments; cache unchanged."""
+    """Resolving raises `exception` naming all fragments; cache unchanged."""
     with self.assertRaises(exception) as cm:
       resolving.resolve(handle)
     msg = str(cm.exception)

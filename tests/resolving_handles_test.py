@@ -13,13 +13,13 @@ import tarfile
 import tempfile
 
 from absl.testing import absltest
-import tensorflow as tf
-
 from hub_tf1 import resolving
 from hub_tf1.resolving import cache
 from hub_tf1.resolving import config
 from hub_tf1.resolving import fetch
 from hub_tf1.resolving import http_download
+from hub_tf1.resolving import progress
+from hub_tf1.resolving import resolver
 from tests import testing_http_server as ths
 
 _TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -205,7 +205,6 @@ class HttpResolveTest(ResolveTestBase):
   def test_uncompressed_mode_reads_the_location_in_place(self):
     # The 303 body names a gs:// directory that goes to the path resolver.
     # Tests stay off the internet, so the path check is replaced by a recorder.
-    from hub_tf1.resolving import resolver  # pylint: disable=g-import-not-at-top
     os.environ[config.LOAD_FORMAT_ENV] = "UNCOMPRESSED"
     self.server.set_behavior(
         "/hub/m", ths.Behavior(status=303, body=b"gs://bucket/m/1\n"))
@@ -352,14 +351,12 @@ class ProgressAndLoggingTest(ResolveTestBase):
     self.assertIn("Downloaded %s, Total size: 4.18kB" % handle, stderr)
 
   def test_readable_sizes(self):
-    from hub_tf1.resolving import progress  # pylint: disable=g-import-not-at-top
     self.assertEqual(progress.readable_size(1023), "1023B")
     self.assertEqual(progress.readable_size(4277), "4.18kB")
     self.assertEqual(progress.readable_size(3 << 20), "3.00MB")
     self.assertEqual(progress.readable_size(5 << 30), "5.00GB")
 
   def test_progress_line_shows_total_and_speed(self):
-    from hub_tf1.resolving import progress  # pylint: disable=g-import-not-at-top
     now = [0.0]
     out = io.StringIO()
     p = progress.Progress("H", total_bytes=4096, interactive=True, stream=out,

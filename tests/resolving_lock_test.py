@@ -1,5 +1,8 @@
 """The download lock on its own: exclusivity, heartbeat, loss, takeover."""
 
+# The tests drive the lock's internals directly.
+# pylint: disable=protected-access
+
 import os
 import time
 from unittest import mock
@@ -35,7 +38,7 @@ class ParseTest(absltest.TestCase):
   def test_our_content_ends_like_tensorflow_hubs(self):
     root = self.create_tempdir().full_path
     lock = lock_lib.DownloadLock(os.path.join(root, "k"), "h\nx", _FAST)
-    content = lock._content  # pylint: disable=protected-access
+    content = lock._content
     # tensorflow_hub finds the holder's temp dir from the last "." field.
     self.assertEqual(content.split(".")[-1], lock.task_uid)
     self.assertEqual(lock.temp_dir,
@@ -56,7 +59,7 @@ class ParseTest(absltest.TestCase):
     self.assertFalse(lock_lib.pid_alive(-5))
     pid = os.fork()
     if pid == 0:
-      os._exit(0)  # pylint: disable=protected-access
+      os._exit(0)
     os.waitpid(pid, 0)
     self.assertFalse(lock_lib.pid_alive(pid))
 
@@ -82,9 +85,9 @@ class LockTest(absltest.TestCase):
 
   def test_create_is_exclusive(self):
     a, b = self.new_lock(), self.new_lock()
-    self.assertTrue(a._try_create())  # pylint: disable=protected-access
-    self.assertFalse(b._try_create())  # pylint: disable=protected-access
-    self.assertEqual(a.read(), a._content)  # pylint: disable=protected-access
+    self.assertTrue(a._try_create())
+    self.assertFalse(b._try_create())
+    self.assertEqual(a.read(), a._content)
     self.assertEqual(os.listdir(self.root), ["key.lock"])
 
   def test_gfile_code_path_for_non_local_file_systems(self):
@@ -93,15 +96,15 @@ class LockTest(absltest.TestCase):
     with mock.patch.object(lock_lib.paths, "local_path", lambda p: None):
       a, b = self.new_lock(), self.new_lock()
       self.assertTrue(a.acquire(done=lambda: False))
-      self.assertFalse(b._try_create())  # pylint: disable=protected-access
+      self.assertFalse(b._try_create())
       first = a.read()
       wait_for(lambda: a.read() != first, "a heartbeat")
       self.assertTrue(a.still_ours())
       a.release()
       self.assertFalse(tf.io.gfile.exists(a.path))
-      self.assertTrue(b._try_create())  # pylint: disable=protected-access
+      self.assertTrue(b._try_create())
       stale = b.read()
-      self.new_lock()._take_over(stale, lock_lib.parse_lock(stale), "test")  # pylint: disable=protected-access
+      self.new_lock()._take_over(stale, lock_lib.parse_lock(stale), "test")
       self.assertEqual(os.listdir(self.root), [])
 
   def test_heartbeat_changes_content_and_release_removes(self):
@@ -159,12 +162,12 @@ class LockTest(absltest.TestCase):
 
   def test_takeover_spares_a_fresh_lock(self):
     fresh = self.new_lock()
-    self.assertTrue(fresh._try_create())  # pylint: disable=protected-access
+    self.assertTrue(fresh._try_create())
     other = self.new_lock()
     stale = "dead.host.1.%s" % ("c" * 32)
     # The lock we judged stale was replaced by `fresh` meanwhile.
-    other._take_over(stale, lock_lib.parse_lock(stale), "test")  # pylint: disable=protected-access
-    self.assertEqual(fresh.read(), fresh._content)  # pylint: disable=protected-access
+    other._take_over(stale, lock_lib.parse_lock(stale), "test")
+    self.assertEqual(fresh.read(), fresh._content)
     self.assertEqual(sorted(os.listdir(self.root)), ["key.lock"])
 
   def test_takeover_removes_stale_lock_and_its_temp_dir(self):
@@ -174,18 +177,18 @@ class LockTest(absltest.TestCase):
       f.write(stale)
     os.makedirs(self.module_dir + ".%s.tmp/variables" % uid)
     lock = self.new_lock()
-    lock._take_over(stale, lock_lib.parse_lock(stale), "test")  # pylint: disable=protected-access
+    lock._take_over(stale, lock_lib.parse_lock(stale), "test")
     self.assertEqual(os.listdir(self.root), [])
 
   def test_dead_owner_on_this_machine_is_replaced_at_once(self):
     pid = os.fork()
     if pid == 0:
-      os._exit(0)  # pylint: disable=protected-access
+      os._exit(0)
     os.waitpid(pid, 0)
     dead = self.new_lock()
-    dead._pid = pid  # pylint: disable=protected-access
-    dead._content = dead._render()  # pylint: disable=protected-access
-    self.assertTrue(dead._try_create())  # pylint: disable=protected-access
+    dead._pid = pid
+    dead._content = dead._render()
+    self.assertTrue(dead._try_create())
     # A long stale period: freed at once only if the dead pid is noticed
     # (otherwise the log below says "no heartbeat" and the test fails).
     waiter = lock_lib.DownloadLock(self.module_dir, "handle",

@@ -210,7 +210,7 @@ class TestingHttpServer:
       pass
 
 
-# -- archives to serve -----------------------------------------------------------
+# -- archives to serve ---------------------------------------------------------
 
 
 def module_members(module_dir: str) -> List[Tuple[tarfile.TarInfo, bytes]]:

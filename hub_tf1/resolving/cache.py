@@ -98,7 +98,7 @@ def _sweep_leftovers(root: str, key: str, settings: config.LockSettings,
 
 
 def _install(tmp_dir: str, module_dir: str, task_uid: str) -> None:
-  """Renames the verified `tmp_dir` to `module_dir` (replacing a partial one)."""
+  """Renames verified `tmp_dir` to `module_dir`; moves a partial one aside."""
   aside = None
   if tf.io.gfile.exists(module_dir):
     aside = "%s.%s.old" % (module_dir, task_uid)

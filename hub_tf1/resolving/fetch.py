@@ -35,7 +35,7 @@ def _reset_dir(path: str) -> None:
 def _with_retries(handle: str, url: str, dst_dir: str,
                   settings: config.DownloadSettings,
                   attempt: Callable[[progress_lib.Progress], None]) -> None:
-  """Runs `attempt` until it succeeds, a permanent error, or attempts run out."""
+  """Runs `attempt` until success, a permanent error or no attempts left."""
   progress = progress_lib.Progress(handle)
   last = None  # type: Optional[TransientError]
   for number in range(1, settings.attempts + 1):
