@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 import hub_tf1 as hub
+from tests import interop_values
 
 _HERE = os.path.dirname(os.path.realpath(__file__))
 _REF_PYTHON = os.path.join(os.path.dirname(_HERE), ".venv", "ref", "bin",
@@ -80,38 +81,18 @@ _CALLS = [
 ]
 
 
-def _value(enc):
-  if enc["kind"] == "dense":
-    return tf.constant(np.array(enc["values"], dtype=enc["dtype"]))
-  if enc["kind"] == "sparse":
-    return tf.SparseTensor(
-        tf.constant(enc["indices"], tf.int64),
-        tf.constant(np.array(enc["values"], dtype=enc["dtype"])),
-        tf.constant(enc["dense_shape"], tf.int64))
-  return tf.RaggedTensor.from_row_splits(
-      tf.constant(np.array(enc["values"], dtype=enc["dtype"])),
-      tf.constant(enc["row_splits"], tf.int64))
-
-
-def _plain(x):
-  if isinstance(x, dict):
-    return {k: _plain(v) for k, v in sorted(x.items())}
-  if isinstance(x, tf.compat.v1.ragged.RaggedTensorValue):
-    return {"values": _plain(x.values), "row_splits": x.row_splits.tolist()}
-  return np.asarray(x).astype(np.float64).tolist()
-
-
 def _run_hub_tf1(module_dir):
   results = []
   for call in _CALLS:
     with tf.Graph().as_default():
       module = hub.Module(module_dir, tags=set(call["tags"]) or None)
-      out = module({k: _value(v) for k, v in call["inputs"].items()},
+      out = module({k: interop_values.to_tensor(v)
+                    for k, v in call["inputs"].items()},
                    signature=call["signature"], as_dict=True)
       with tf.compat.v1.Session() as session:
         session.run([tf.compat.v1.global_variables_initializer(),
                      tf.compat.v1.tables_initializer()])
-        results.append(_plain(session.run(out)))
+        results.append(interop_values.to_plain(session.run(out)))
   return results
 
 
