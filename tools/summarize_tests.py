@@ -2,7 +2,7 @@
 """Counts individual test cases across the Bazel run and the pytest run.
 
 tools/test.sh runs the suite twice: `bazel test //...` with .venv/legacy and
-pytest with .venv/modern.  This script reads what both left behind and prints
+pytest (one process per test file) with .venv/modern.  This script reads what both left behind and prints
 one block per environment and then a single last line
 
     N passed, N failed, N skipped
@@ -17,9 +17,12 @@ status is not PASSED counts at least one failure even if its XML shows none
 (timeouts, crashes after the last test), and so does an expected target (from
 `bazel query`) that has no result at all (it failed to build).
 
-pytest: its `--junitxml` file.  Exit status 5 (nothing collected) is reported
-but is not a failure by itself; any other non-zero status without a failed
-case in the XML counts as one failure.
+pytest: one run per test file, each leaving `<name>.xml` (--junitxml) and
+`<name>.exit` (its exit status) in --pytest_dir (or a single run given by
+--pytest_xml/--pytest_exit).  Exit status 5 (nothing collected) is reported
+but is not a failure by itself; 124/137 (killed by `timeout`) is a failure;
+any other non-zero status without a failed case in the XML counts as one
+failure.
 
 Standard library only: it runs with whatever python3 is at hand.
 """
@@ -35,6 +38,7 @@ import urllib.request
 import xml.etree.ElementTree as ElementTree
 
 _PYTEST_NO_TESTS = 5
+_TIMEOUT_EXITS = (124, 137)  # timeout(1): TERM, or KILL after the grace.
 _TF_SESSION_HELPER = "test_session"
 
 
@@ -154,29 +158,60 @@ def bazel_outcomes(bep_path: Optional[str],
 
 
 def pytest_outcomes(xml_path: Optional[str],
-                    exit_code: Optional[int]) -> list[Outcome]:
-  """One Outcome per test file, from pytest's --junitxml output."""
-  by_file = {}
+                    exit_code: Optional[int],
+                    name: Optional[str] = None) -> list[Outcome]:
+  """Outcomes of one pytest run, from its --junitxml output and exit status.
+
+  Args:
+    xml_path: the JUnit XML file (may be missing if pytest was killed).
+    exit_code: pytest's exit status (124/137: killed by `timeout`).
+    name: what the run covered (one test file); None to group the cases by
+      test module instead.
+  """
+  by_name = {}
   if xml_path and os.path.exists(xml_path):
     root = ElementTree.parse(xml_path).getroot()
     for case in root.iter("testcase"):
-      # pytest's classname is the dotted module path plus the class name.
-      classname = case.get("classname") or ""
-      module = ".".join(
-          p for p in classname.split(".") if not p[:1].isupper()) or "?"
-      by_file.setdefault(module, []).append(case)
+      key = name
+      if key is None:
+        # pytest's classname is the dotted module path plus the class name.
+        classname = case.get("classname") or ""
+        key = ".".join(
+            p for p in classname.split(".") if not p[:1].isupper()) or "?"
+      by_name.setdefault(key, []).append(case)
   outcomes = []
-  for module, cases in sorted(by_file.items()):
+  for key, cases in sorted(by_name.items()):
     counts, failures = count_cases(cases)
     status = "FAILED" if counts.failed else "PASSED"
-    outcomes.append(Outcome(module, status, counts, failures))
-  if exit_code not in (None, 0, _PYTEST_NO_TESTS) and not any(
+    outcomes.append(Outcome(key, status, counts, failures))
+  label = name or "pytest"
+  if exit_code in _TIMEOUT_EXITS:
+    # A killed pytest normally leaves no XML; whatever it left still counts.
+    outcomes.append(Outcome(label, "TIMEOUT", Counts(failed=1),
+                            ["%s: killed by the time limit" % label]))
+  elif exit_code == _PYTEST_NO_TESTS:
+    outcomes.append(Outcome(label, "NO TESTS", Counts(), []))
+  elif exit_code not in (None, 0) and not any(
       o.counts.failed for o in outcomes):
-    outcomes.append(Outcome("pytest", "EXIT %d" % exit_code,
-                            Counts(failed=1),
+    outcomes.append(Outcome(label, "EXIT %d" % exit_code, Counts(failed=1),
                             ["pytest exited with status %d" % exit_code]))
-  if exit_code == _PYTEST_NO_TESTS:
-    outcomes.append(Outcome("pytest", "NO TESTS COLLECTED", Counts(), []))
+  return outcomes
+
+
+def pytest_dir_outcomes(directory: str) -> list[Outcome]:
+  """Outcomes of per-file pytest runs: <name>.xml and <name>.exit pairs."""
+  outcomes = []
+  if not os.path.isdir(directory):
+    return outcomes
+  for entry in sorted(os.listdir(directory)):
+    if not entry.endswith(".exit"):
+      continue
+    name = entry[:-len(".exit")]
+    with open(os.path.join(directory, entry), encoding="utf-8") as f:
+      text = f.read().strip()
+    exit_code = int(text) if text.lstrip("-").isdigit() else -1
+    outcomes.extend(pytest_outcomes(
+        os.path.join(directory, name + ".xml"), exit_code, name=name))
   return outcomes
 
 
@@ -206,6 +241,8 @@ def main(argv: Optional[list[str]] = None) -> int:
   parser.add_argument("--pytest_xml", help="pytest --junitxml output")
   parser.add_argument("--pytest_exit", type=int,
                       help="exit status of pytest")
+  parser.add_argument("--pytest_dir",
+                      help="per-file pytest runs: <name>.xml + <name>.exit")
   parser.add_argument("--pytest_title", default="modern: pytest tests/")
   args = parser.parse_args(argv)
 
@@ -226,7 +263,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                               ["bazel test exited with status %d" %
                                args.bazel_exit]))
     total.add(print_block(args.bazel_title, outcomes))
-  if args.pytest_xml or args.pytest_exit is not None:
+  if args.pytest_dir:
+    total.add(print_block(args.pytest_title,
+                          pytest_dir_outcomes(args.pytest_dir)))
+  elif args.pytest_xml or args.pytest_exit is not None:
     total.add(print_block(args.pytest_title,
                           pytest_outcomes(args.pytest_xml, args.pytest_exit)))
   print(total)

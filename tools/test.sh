@@ -7,14 +7,15 @@
 #   2. Bazel                     installed with apt-get when missing and root
 #   3. bazel test //...          every tests/*_test.py with .venv/legacy
 #                                (TF 2.15.1 + Estimator)
-#   4. pytest tests/             the same files with .venv/modern (TF 2.21;
-#                                Estimator tests skip themselves there)
+#   4. pytest                    the same files with .venv/modern (TF 2.21;
+#                                Estimator tests skip themselves there), one
+#                                process per file
 #   5. tools/summarize_tests.py  per-environment results, then the last line
 #                                "N passed, N failed, N skipped"
 #
 # Exits non-zero when any test failed, any step broke, or nothing passed.
 # Extra arguments go to `bazel test` (e.g. --test_tag_filters=-cluster).
-# HUB_TF1_PYTEST_TIMEOUT (seconds, default 2400) bounds the pytest run.
+# HUB_TF1_PYTEST_JOBS (default 2): test files pytest runs at the same time.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -65,17 +66,41 @@ bazel query 'tests(//...)' >"$OUT/bazel_targets.txt" 2>"$OUT/bazel_query.log"
 bazel test //... --keep_going --build_event_json_file="$OUT/bep.json" "$@"
 bazel_exit=$?
 
-echo "== modern environment: pytest tests/ (.venv/modern)"
-PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
-  timeout --kill-after=60 "${HUB_TF1_PYTEST_TIMEOUT:-2400}" \
-  .venv/modern/bin/python -m pytest tests/ \
-    --rootdir="$ROOT" -p no:cacheprovider -rs -q \
-    -o python_files='*_test.py' --ignore=tests/testdata \
-    --junitxml="$OUT/pytest.xml"
-pytest_exit=$?
-if [[ $pytest_exit == 124 ]]; then
-  echo "tools/test.sh: pytest timed out after ${HUB_TF1_PYTEST_TIMEOUT:-2400}s" >&2
-fi
+echo "== modern environment: pytest, one process per test file (.venv/modern)"
+# One pytest process per file, like Bazel's one target per file: no TF global
+# state (eager/graph mode, flags, default graph) leaks between files, and the
+# same per-file time limits apply (cluster tests 900 s, others 300 s).
+mkdir -p "$OUT/pytest"
+run_pytest_file() {  # run_pytest_file tests/<path>_test.py
+  local file="$1" name limit
+  name="$(echo "${file#tests/}" | tr / .)"
+  name="${name%.py}"
+  limit=300
+  [[ "$file" == *cluster* ]] && limit=900
+  PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
+    timeout --kill-after=30 "$limit" \
+    .venv/modern/bin/python -m pytest "$file" \
+      --rootdir="$ROOT" -p no:cacheprovider -rfEs -q \
+      -o python_files='*_test.py' -o junit_suite_name="$name" \
+      --junitxml="$OUT/pytest/$name.xml" >"$OUT/pytest/$name.log" 2>&1
+  local code=$?
+  echo "$code" >"$OUT/pytest/$name.exit"
+  case $code in
+    0) echo "PASSED   $file"
+       # Each distinct skip reason once, with how many tests it skipped.
+       sed -nE 's/^SKIPPED \[([0-9]+)\] [^:]+:[0-9]+: /\1\t/p' \
+         "$OUT/pytest/$name.log" |
+         awk -F'\t' '{n[$2] += $1} END {for (r in n) print "    skipped " n[r] ": " r}' ;;
+    5) echo "NO TESTS $file" ;;
+    124|137) echo "TIMEOUT  $file (after ${limit}s; log: $OUT/pytest/$name.log)" ;;
+    *) echo "FAILED   $file (log: $OUT/pytest/$name.log)"
+       grep -E '^(FAILED|ERROR) ' "$OUT/pytest/$name.log" | sed 's/^/    /' ;;
+  esac
+}
+export -f run_pytest_file
+export ROOT OUT
+find tests -path tests/testdata -prune -o -name '*_test.py' -print | sort |
+  xargs -r -n 1 -P "${HUB_TF1_PYTEST_JOBS:-2}" bash -c 'run_pytest_file "$0"'
 
 if [[ -n "${CI:-}" ]]; then
   bazel shutdown >/dev/null 2>&1  # Leave no server behind on CI machines.
@@ -87,5 +112,5 @@ echo "== summary"
   --bazel_bep="$OUT/bep.json" --bazel_targets="$OUT/bazel_targets.txt" \
   --bazel_exit="$bazel_exit" \
   --bazel_title="legacy (.venv/legacy, TF 2.15.1 + Estimator): bazel test //..." \
-  --pytest_xml="$OUT/pytest.xml" --pytest_exit="$pytest_exit" \
-  --pytest_title="modern (.venv/modern, TF 2.21): pytest tests/"
+  --pytest_dir="$OUT/pytest" \
+  --pytest_title="modern (.venv/modern, TF 2.21): pytest, one run per file"
