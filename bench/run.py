@@ -38,6 +38,8 @@ PYTHONS = {
     "floor": os.path.join(ROOT, ".venv", "legacy", "bin", "python"),
 }
 WORKER_TIMEOUT_S = 1800
+# Size fields that do not change the generated files.
+RUN_ONLY_SIZES = ("calls", "steady_runs", "batch")
 
 
 def _env(impl):
@@ -100,7 +102,9 @@ def ensure_modules(work, sizes, quick, regenerate):
   if not regenerate and os.path.exists(stamp):
     with open(stamp) as f:
       info = json.load(f)
-    if info.get("sizes") == sizes:
+    old = info.get("sizes", {})
+    if all(old.get(k) == v for k, v in sizes.items()
+           if k not in RUN_ONLY_SIZES):
       return info
   if os.path.exists(PYTHONS["original"]):
     impl = "original"
@@ -191,6 +195,10 @@ def target_text(metric, r_orig, r_floor):
   return ", ".join(parts) + verdict
 
 
+def _spread(values, key):
+  return "%s-%s" % (fmt(min(values), key), fmt(max(values), key))
+
+
 def summarize(results, sizes, selected):
   """Table rows [what, metric, hub, orig, floor, h/o, h/f, target, n], notes.
 
@@ -199,11 +207,13 @@ def summarize(results, sizes, selected):
   """
   table = []
   notes = []
+  spreads = []  # Per table row: {impl: "min-max"}.
   for row in selected:
     per_impl = results.get(row.name, {})
     for i, metric in enumerate(row.metrics):
       cells = {}
       counts = []
+      spread = {}
       for impl in rows.IMPLS:
         runs = per_impl.get(impl, [])
         values = [r[metric.key] for status, r in runs
@@ -211,6 +221,8 @@ def summarize(results, sizes, selected):
         if values:
           cells[impl] = statistics.median(values)
           counts.append(len(values))
+          if fmt(min(values), metric.key) != fmt(max(values), metric.key):
+            spread[impl] = _spread(values, metric.key)
         else:
           msgs = [(status, r) for status, r in runs if status != "ok"]
           if not msgs:
@@ -234,7 +246,8 @@ def summarize(results, sizes, selected):
           target_text(metric, r_orig, r_floor),
           str(min(counts)) if counts else "0",
       ])
-  return table, notes
+      spreads.append(spread)
+  return table, notes, spreads
 
 
 HEADER = ["what", "metric", "hub_tf1", "original", "floor",
@@ -252,10 +265,15 @@ def text_table(table):
   return "\n".join(lines)
 
 
-def markdown_table(table):
+def markdown_table(table, spreads):
+  """The table with each median followed by the min-max of its runs."""
   lines = ["| " + " | ".join(HEADER) + " |",
            "|" + "|".join("---" for _ in HEADER) + "|"]
-  for r in table:
+  for r, spread in zip(table, spreads):
+    r = list(r)
+    for col, impl in ((2, "hub_tf1"), (3, "original"), (4, "floor")):
+      if impl in spread:
+        r[col] = "%s <sub>%s</sub>" % (r[col], spread[impl])
     lines.append("| " + " | ".join(c.replace("|", "\\|") for c in r) + " |")
   return "\n".join(lines)
 
@@ -265,7 +283,8 @@ def floor_notes(selected, sizes):
                    for r in selected)
 
 
-def write_markdown(path, table, notes, meta, selected, sizes, raw_path):
+def write_markdown(path, table, notes, spreads, meta, selected, sizes,
+                   raw_path):
   m = meta["machine"]
   versions = meta["versions"]
   lines = [
@@ -301,10 +320,11 @@ def write_markdown(path, table, notes, meta, selected, sizes, raw_path):
       "= resident memory after minus before the operation, *peak RSS growth* "
       "= peak during it (VmHWM, reset before it) minus before, *peak RSS* = "
       "the process's absolute peak (TensorFlow itself accounts for a few "
-      "hundred MB of it).  Ratios are computed from the medians; targets "
-      "are those of issue 6.",
+      "hundred MB of it).  Small print after a median: min-max over the "
+      "repetitions.  Ratios are computed from the medians; targets are those "
+      "of issue 6.",
       "",
-      markdown_table(table),
+      markdown_table(table, spreads),
       "",
   ]
   if notes:
@@ -344,6 +364,9 @@ def main():
                       help="rewrite the modules even if they exist")
   parser.add_argument("--no-bootstrap", action="store_true",
                       help="do not run tools/bootstrap.sh")
+  parser.add_argument("--no-sync", action="store_true",
+                      help="do not flush dirty pages (os.sync) before each "
+                      "measurement")
   parser.add_argument("--work", default="",
                       help="work directory (default bench/work/{full,quick})")
   parser.add_argument("--results", default="",
@@ -400,6 +423,8 @@ def main():
         if previous and previous[-1][0] == "na":
           previous.append(previous[-1])
           continue
+        if not args.no_sync:
+          os.sync()  # No earlier run's dirty pages in the timed writes.
         t0 = time.time()
         status, value = run_worker(impl, extra,
                                    tmp=os.path.join(tmp_root, impl))
@@ -412,7 +437,7 @@ def main():
               flush=True)
   shutil.rmtree(tmp_root, ignore_errors=True)
 
-  table, notes = summarize(results, sizes, selected)
+  table, notes, spreads = summarize(results, sizes, selected)
   print()
   print(text_table(table))
   for i, note in enumerate(notes):
@@ -433,7 +458,7 @@ def main():
   full = not args.quick and not args.only and impls == list(rows.IMPLS)
   out = args.results or (os.path.join(BENCH_DIR, "RESULTS.md") if full
                          else os.path.join(work, "RESULTS.md"))
-  write_markdown(out, table, notes, meta, selected, sizes, raw_path)
+  write_markdown(out, table, notes, spreads, meta, selected, sizes, raw_path)
   print("\nbench: %.0f min; wrote %s and %s" %
         (minutes, os.path.relpath(out, ROOT), os.path.relpath(raw_path, ROOT)))
   errors = [(r, i) for r, per in results.items() for i, runs in per.items()
