@@ -308,10 +308,11 @@ def write_markdown(path, table, notes, spreads, meta, selected, sizes,
       lines.append("- %s: %s" % (impl, v))
   gen = meta["generated"]
   lines += [
-      "- modules generated once by %s %s on TensorFlow %s; sizes: %s" %
+      "- modules generated once by %s %s on TensorFlow %s" %
       (gen.get("generator"), gen.get("generator_version"),
-       gen.get("tensorflow"),
-       ", ".join("%s=%s" % kv for kv in gen.get("sizes", {}).items())),
+       gen.get("tensorflow")),
+      "",
+      "Sizes: %s." % ", ".join("%s=%s" % kv for kv in sizes.items()),
       "",
       "Each cell is the median over `n` repetitions, each a fresh process; "
       "the three implementations are interleaved within a repetition.  Times "
