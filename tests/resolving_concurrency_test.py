@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 
 from absl.testing import absltest
@@ -73,23 +72,6 @@ def tree_digest(files):
   return digest.hexdigest()
 
 
-def tarball_files(path):
-  out = {}
-  with tarfile.open(path, "r:*") as tar:
-    for m in tar.getmembers():
-      if m.isfile():
-        out[os.path.normpath(m.name)] = tar.extractfile(m).read()
-  return out
-
-
-def dir_files(path):
-  out = {}
-  for root, _, files in os.walk(path):
-    for name in files:
-      full = os.path.join(root, name)
-      with open(full, "rb") as f:
-        out[os.path.relpath(full, path)] = f.read()
-  return out
 
 
 def wait_for(predicate, what):
@@ -175,7 +157,7 @@ class ConcurrencyTestBase(absltest.TestCase):
     listing = sorted(os.listdir(self.cache_dir))
     self.assertIn(self.key, listing)
     self.assertLessEqual(set(listing), {self.key, self.key + ".descriptor.txt"})
-    self.assertEqual(dir_files(self.entry), tarball_files(_NNLM_TGZ))
+    self.assertEqual(ths.dir_files(self.entry), ths.tarball_files(_NNLM_TGZ))
 
 
 class ManyProcessesTest(ConcurrencyTestBase):
@@ -201,7 +183,7 @@ class ManyProcessesTest(ConcurrencyTestBase):
     self.assertEqual(self.server.request_count(), 1, self.server.paths())
     self.assertEqual(self.server.completed_count(), 1)
     self.assertEqual({r["path"] for r in results}, {self.entry})
-    want_tree = tree_digest(tarball_files(_NNLM_TGZ))
+    want_tree = tree_digest(ths.tarball_files(_NNLM_TGZ))
     self.assertEqual([r["tree"] for r in results],
                      [want_tree] * _NUM_PROCESSES)
     self.assert_single_complete_entry()
@@ -269,7 +251,7 @@ class KilledDownloadTest(ConcurrencyTestBase):
     # Whatever the moment, the entry is absent or complete.
     if os.path.exists(self.entry):
       self.assertTrue(resolving.is_complete(self.entry))
-      self.assertEqual(dir_files(self.entry), tarball_files(_NNLM_TGZ))
+      self.assertEqual(ths.dir_files(self.entry), ths.tarball_files(_NNLM_TGZ))
 
   def test_killed_holding_the_lock_before_any_byte(self):
     self._kill_at("locked")
@@ -290,7 +272,7 @@ class KilledDownloadTest(ConcurrencyTestBase):
     self.assertTrue(resolving.is_complete(self.entry))
     self.assertEqual(resolving.resolve(self.handle), self.entry)
     self.assertEqual(self.server.request_count(), 1)
-    self.assertEqual(dir_files(self.entry), tarball_files(_NNLM_TGZ))
+    self.assertEqual(ths.dir_files(self.entry), ths.tarball_files(_NNLM_TGZ))
 
 
 class StaleLockTest(ConcurrencyTestBase):

@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 
 from absl.testing import absltest
@@ -36,24 +35,6 @@ _ENV_VARS = (config.CACHE_DIR_ENV, config.LOAD_FORMAT_ENV,
              config.DOWNLOAD_TIMEOUT_ENV, config.MAX_MODULE_BYTES_ENV)
 
 
-def tarball_files(path):
-  """{relative file path: bytes} of the regular files in a tarball."""
-  out = {}
-  with tarfile.open(path, "r:*") as tar:
-    for m in tar.getmembers():
-      if m.isfile():
-        out[os.path.normpath(m.name)] = tar.extractfile(m).read()
-  return out
-
-
-def dir_files(path):
-  out = {}
-  for root, _, files in os.walk(path):
-    for name in files:
-      full = os.path.join(root, name)
-      with open(full, "rb") as f:
-        out[os.path.relpath(full, path)] = f.read()
-  return out
 
 
 class ResolveTestBase(absltest.TestCase):
@@ -89,7 +70,7 @@ class HttpResolveTest(ResolveTestBase):
     path = resolving.resolve(handle)
     key = hashlib.sha1(handle.encode("utf-8")).hexdigest()
     self.assertEqual(path, os.path.join(self.cache_dir, key))
-    self.assertEqual(dir_files(path), tarball_files(_NNLM_TGZ))
+    self.assertEqual(ths.dir_files(path), ths.tarball_files(_NNLM_TGZ))
     self.assertEqual(sorted(os.listdir(self.cache_dir)),
                      [key, key + ".descriptor.txt"])
     self.assertEqual(self.server.paths(),
@@ -103,7 +84,7 @@ class HttpResolveTest(ResolveTestBase):
   def test_direct_tar_gz_url_gets_the_format_query_too(self):
     handle = self.server.url("/half_plus_two_v1.tar.gz")
     path = resolving.resolve(handle)
-    self.assertEqual(dir_files(path), tarball_files(_HALF_PLUS_TWO_TGZ))
+    self.assertEqual(ths.dir_files(path), ths.tarball_files(_HALF_PLUS_TWO_TGZ))
     self.assertEqual(self.server.paths(),
                      ["/half_plus_two_v1.tar.gz?tf-hub-format=compressed"])
 
@@ -135,7 +116,7 @@ class HttpResolveTest(ResolveTestBase):
     # What tensorflow_hub left after a tarball cut at a member boundary.
     os.makedirs(os.path.join(module_dir, "assets"))
     path = resolving.resolve(handle)
-    self.assertEqual(dir_files(path), tarball_files(_NNLM_TGZ))
+    self.assertEqual(ths.dir_files(path), ths.tarball_files(_NNLM_TGZ))
     self.assertEqual(self.server.request_count(), 1)
     self.assertCountEqual(os.listdir(self.cache_dir),
                           [os.path.basename(module_dir),
@@ -309,7 +290,7 @@ class GfileTarballTest(ResolveTestBase):
     def download(dst_dir, check):
       fetch.fetch_gfile(handle, dst_dir, config.DownloadSettings(), check)
     path = cache.get_or_download(handle, download)
-    self.assertEqual(dir_files(path), tarball_files(_HALF_PLUS_TWO_TGZ))
+    self.assertEqual(ths.dir_files(path), ths.tarball_files(_HALF_PLUS_TWO_TGZ))
 
   def test_missing_archive(self):
     handle = os.path.join(self.cache_dir, "missing.tar.gz")
@@ -403,7 +384,7 @@ class HttpsTest(ResolveTestBase):
     os.environ[config.DISABLE_CERT_VALIDATION_ENV] = "true"
     handle = "https://127.0.0.1:%d/hub/text_embedding_nnlm" % self.server.port
     path = resolving.resolve(handle)
-    self.assertEqual(dir_files(path), tarball_files(_NNLM_TGZ))
+    self.assertEqual(ths.dir_files(path), ths.tarball_files(_NNLM_TGZ))
 
 
 if __name__ == "__main__":

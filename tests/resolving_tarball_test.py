@@ -17,15 +17,6 @@ _MODULE_DIR = os.path.join(_TESTS_DIR, "testdata", "fixtures", "ref_modules",
 _LIMIT = 1 << 30
 
 
-def dir_files(path):
-  out = {}
-  for root, _, files in os.walk(path):
-    for name in files:
-      full = os.path.join(root, name)
-      with open(full, "rb") as f:
-        out[os.path.relpath(full, path)] = f.read()
-  return out
-
 
 class _Trickle:
   """Returns at most `n` bytes per read, like a slow socket."""
@@ -43,7 +34,7 @@ class ExtractTest(absltest.TestCase):
   def setUp(self):
     super().setUp()
     self.members = ths.module_members(_MODULE_DIR)
-    self.want = dir_files(_MODULE_DIR)
+    self.want = ths.dir_files(_MODULE_DIR)
 
   def extract(self, data, reader=None, limit=_LIMIT):
     dst = self.create_tempdir().full_path
@@ -55,13 +46,13 @@ class ExtractTest(absltest.TestCase):
     for compression in ("", "gz", "bz2", "xz"):
       with self.subTest(compression=compression):
         dst, written = self.extract(ths.make_tar(self.members, compression))
-        self.assertEqual(dir_files(dst), self.want)
+        self.assertEqual(ths.dir_files(dst), self.want)
         self.assertEqual(written, sum(len(v) for v in self.want.values()))
 
   def test_one_byte_at_a_time(self):
     data = ths.make_tar(self.members)
     dst, _ = self.extract(None, reader=_Trickle(data, 1))
-    self.assertEqual(dir_files(dst), self.want)
+    self.assertEqual(ths.dir_files(dst), self.want)
 
   def test_dot_slash_names_as_written_by_tar_dash_c(self):
     root = tarfile.TarInfo(".")
@@ -71,12 +62,12 @@ class ExtractTest(absltest.TestCase):
       info.name = "./" + info.name
       members.append((info, data))
     dst, _ = self.extract(ths.make_tar(members))
-    self.assertEqual(dir_files(dst), self.want)
+    self.assertEqual(ths.dir_files(dst), self.want)
 
   def test_files_without_directory_entries(self):
     members = [m for m in self.members if not m[0].isdir()]
     dst, _ = self.extract(ths.make_tar(members))
-    self.assertEqual(dir_files(dst), self.want)
+    self.assertEqual(ths.dir_files(dst), self.want)
 
   def test_long_names_in_pax_and_gnu_formats(self):
     long_name = "assets/" + "x" * 180 + ".txt"
@@ -96,13 +87,13 @@ class ExtractTest(absltest.TestCase):
     half = len(plain) // 2
     data = gzip.compress(plain[:half]) + gzip.compress(plain[half:])
     dst, _ = self.extract(data + b"\0" * 3000)
-    self.assertEqual(dir_files(dst), self.want)
+    self.assertEqual(ths.dir_files(dst), self.want)
 
   def test_garbage_after_the_archive_is_ignored_with_a_warning(self):
     data = ths.make_tar(self.members) + b"trailing junk"
     with self.assertLogs("absl", "WARNING") as logs:
       dst, _ = self.extract(data)
-    self.assertEqual(dir_files(dst), self.want)
+    self.assertEqual(ths.dir_files(dst), self.want)
     self.assertIn("Ignoring data after", "\n".join(logs.output))
 
   def test_damaged_header_in_the_middle(self):

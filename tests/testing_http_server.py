@@ -213,6 +213,27 @@ class TestingHttpServer:
 # -- archives to serve ---------------------------------------------------------
 
 
+def tarball_files(path: str) -> Dict[str, bytes]:
+  """{relative file path: bytes} of the regular files in a tarball."""
+  out = {}
+  with tarfile.open(path, "r:*") as tar:
+    for m in tar.getmembers():
+      if m.isfile():
+        out[os.path.normpath(m.name)] = tar.extractfile(m).read()
+  return out
+
+
+def dir_files(path: str) -> Dict[str, bytes]:
+  """{relative file path: bytes} of the files below a directory."""
+  out = {}
+  for root, _, files in os.walk(path):
+    for name in files:
+      full = os.path.join(root, name)
+      with open(full, "rb") as f:
+        out[os.path.relpath(full, path)] = f.read()
+  return out
+
+
 def module_members(module_dir: str) -> List[Tuple[tarfile.TarInfo, bytes]]:
   """The members of a module folder as a tarball would hold them."""
   members = []
