@@ -62,7 +62,7 @@ def _save_with_saver(prefix, partitioned=False):
     if partitioned:
       tf.compat.v1.get_variable(
           "part", shape=[10, 2],
-          initializer=tf.compat.v1.ones_initializer(),
+          initializer=tf.compat.v1.random_uniform_initializer(),
           partitioner=tf.compat.v1.fixed_size_partitioner(2))
     saver = tf.compat.v1.train.Saver(sharded=True)
     config = tf.compat.v1.ConfigProto(device_count={"CPU": 2})
@@ -86,7 +86,8 @@ _VALUES = {
     "float_matrix": np.arange(12, dtype=np.float32).reshape(3, 4) / 7,
     "scalar_int64": np.int64(-(2**40)),
     "bools": np.array([True, False, True]),
-    "strings": np.array([b"hello", b"", "w\xf6rld".encode("utf-8"), b"\x00\xff"]),
+    "strings": np.array(
+        [b"hello", b"", "w\xf6rld".encode("utf-8"), b"\x00\xff"]),
     "scalar_string": np.array(b"just one"),
     "empty": np.zeros([0, 3], np.float32),
     "int32_cube": np.arange(24, dtype=np.int32).reshape(2, 3, 4),
@@ -173,7 +174,8 @@ class TensorBundleTest(tf.test.TestCase):
 
   def test_multi_block_index_written_by_us_is_read_by_tensorflow(self):
     src = self.path("src", "ckpt")
-    values = {"v%03d" % i: np.full([i % 5 + 1], i, np.int64) for i in range(300)}
+    values = {"v%03d" % i: np.full([i % 5 + 1], i, np.int64)
+              for i in range(300)}
     _save_v2(src, values)
     header, entries = tensor_bundle.read_index(src)
     tf.io.gfile.copy(src + ".data-00000-of-00001",
@@ -210,7 +212,8 @@ class TensorBundleTest(tf.test.TestCase):
     entries = tensor_bundle.copy_tensors(src, dst, key_map,
                                          chunk_size=100_000)
     self.assertCountEqual(entries.keys(), key_map.keys())
-    self.assertCheckpointHas(dst, {"module/" + k: v for k, v in _VALUES.items()})
+    self.assertCheckpointHas(dst,
+                             {"module/" + k: v for k, v in _VALUES.items()})
     self.assertCountEqual(
         tf.io.gfile.listdir(self.path("module", "variables")),
         ["variables.data-00000-of-00001", "variables.index"])
@@ -313,6 +316,50 @@ class TensorBundleTest(tf.test.TestCase):
     tensor_bundle.copy_tensors(prefix, dst, {"w": "w", "s": "step"})
     self.assertCheckpointHas(dst, {
         "w": np.arange(6, dtype=np.float32).reshape(2, 3), "s": np.int64(42)})
+
+  def test_slice_keys_split_and_rebuild(self):
+    prefix = _save_with_saver(self.path("saver", "model"), partitioned=True)
+    _, entries = tensor_bundle.read_index(prefix, include_slice_keys=True)
+    slice_keys = [k for k in entries if isinstance(k, bytes)]
+    self.assertLen(slice_keys, 2)
+    suffixes = set()
+    for key in slice_keys:
+      name, encoded_slice = tensor_bundle.split_slice_key(key)
+      self.assertEqual(name, "part")
+      self.assertEqual(tensor_bundle.make_slice_key(name, encoded_slice), key)
+      suffixes.add(encoded_slice)
+    self.assertLen(suffixes, 2)
+    renamed = tensor_bundle.make_slice_key("a/b", b"\x01\x02\x80\x85")
+    self.assertEqual(tensor_bundle.split_slice_key(renamed),
+                     ("a/b", b"\x01\x02\x80\x85"))
+    with self.assertRaises(tensor_bundle.CorruptIndexError):
+      tensor_bundle.split_slice_key(b"\x00part-without-terminator")
+
+  def test_copy_slices_keeps_partitioned_tensor_restorable(self):
+    src = _save_with_saver(self.path("saver", "model"), partitioned=True)
+    part_value = tf.train.load_checkpoint(src).get_tensor("part")
+    dst = self.path("out", "vars")
+    entries = tensor_bundle.copy_tensors(
+        src, dst, {"module/emb": "part", "w": "w"}, copy_slices=True)
+    self.assertLen(entries["module/emb"].slices, 2)
+    self.assertCheckpointHas(dst, {
+        "module/emb": part_value,
+        "w": np.arange(6, dtype=np.float32).reshape(2, 3)})
+    _, written = tensor_bundle.read_index(dst, include_slice_keys=True)
+    self.assertCountEqual(
+        {tensor_bundle.split_slice_key(k)[0] for k in written
+         if isinstance(k, bytes)}, ["module/emb"])
+    # Into the same partitioning and into another one.
+    for partitions in (2, 5):
+      with tf.Graph().as_default() as graph:
+        var = tf.compat.v1.get_variable(
+            "emb", shape=[10, 2],
+            partitioner=tf.compat.v1.fixed_size_partitioner(partitions))
+        tf.compat.v1.train.init_from_checkpoint(dst, {"module/emb": "emb"})
+        with tf.compat.v1.Session(graph=graph) as sess:
+          sess.run(tf.compat.v1.global_variables_initializer())
+          got = sess.run(var.as_tensor())
+      self.assertAllEqual(got, part_value, msg="%d partitions" % partitions)
 
   def test_expected_dtype_and_shape(self):
     src = self.path("train", "ckpt")
@@ -423,14 +470,56 @@ class TensorBundleTest(tf.test.TestCase):
         got = sess.run(y)
     self.assertAllClose(got, np.ones([1, 3], np.float32) @ w_value + b_value)
 
+  def test_partitioned_module_with_copied_slices_loads_in_tensorflow_hub(self):
+    if ref_hub is None:
+      self.skipTest("tensorflow_hub is not installed (run in .venv/ref)")
+
+    def module_fn():
+      ids = tf.compat.v1.placeholder(tf.int64, [None])
+      table = tf.compat.v1.get_variable(
+          "table", shape=[12, 3],
+          partitioner=tf.compat.v1.fixed_size_partitioner(3))
+      ref_hub.add_signature(
+          inputs=ids,
+          outputs=tf.compat.v1.nn.embedding_lookup(table, ids,
+                                                   partition_strategy="div"))
+
+    spec = ref_hub.create_module_spec(module_fn)
+    module_dir = self.path("module")
+    train = self.path("train", "model.ckpt")
+    with tf.Graph().as_default():
+      m = ref_hub.Module(spec, trainable=True, name="encoder")
+      saver = tf.compat.v1.train.Saver()
+      with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        m.export(module_dir, sess)
+        tf.io.gfile.makedirs(os.path.dirname(train))
+        saver.save(sess, train, write_meta_graph=False, write_state=False)
+    trained = tf.train.load_checkpoint(train).get_tensor("encoder/table")
+    self.assertLen(tensor_bundle.read_index(train)[1]["encoder/table"].slices,
+                   3)
+    variables_dir = os.path.join(module_dir, "variables")
+    for name in tf.io.gfile.listdir(variables_dir):
+      tf.io.gfile.remove(os.path.join(variables_dir, name))
+    tensor_bundle.copy_tensors(train, os.path.join(variables_dir, "variables"),
+                               {"table": "encoder/table"}, copy_slices=True)
+    with tf.Graph().as_default():
+      m = ref_hub.Module(module_dir)
+      y = m(np.arange(12, dtype=np.int64))
+      with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        got = sess.run(y)
+    self.assertAllEqual(got, trained)
+
 
 def _index_block_entries(table):
   """The (key, handle) entries of a table's index block."""
   footer = table[-tensor_bundle.FOOTER_SIZE:]
   _, pos = tensor_bundle.BlockHandle.decode(footer)
   index_handle, _ = tensor_bundle.BlockHandle.decode(footer, pos)
-  contents = tensor_bundle._read_block(table, index_handle, "test")  # pylint: disable=protected-access
-  return list(tensor_bundle._iter_block(contents, "test"))  # pylint: disable=protected-access
+  # pylint: disable=protected-access
+  contents = tensor_bundle._read_block(table, index_handle, "test")
+  return list(tensor_bundle._iter_block(contents, "test"))
 
 
 if __name__ == "__main__":

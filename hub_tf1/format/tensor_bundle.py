@@ -33,7 +33,8 @@ Table layout written and accepted here (the subset TensorFlow itself uses):
 import dataclasses
 import os
 import struct
-from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import (Dict, Iterable, Iterator, List, Mapping, Optional,
+                    Sequence, Tuple, Union)
 
 from absl import logging
 import tensorflow as tf
@@ -152,7 +153,8 @@ def _put_varint(out: bytearray, value: int) -> None:
   out.append(value)
 
 
-def _get_varint(buf: bytes, pos: int, limit: int, max_bits: int = 64) -> Tuple[int, int]:
+def _get_varint(buf: bytes, pos: int, limit: int,
+                max_bits: int = 64) -> Tuple[int, int]:
   """Decodes a varint at `pos`; returns (value, position after it)."""
   result = 0
   shift = 0
@@ -234,7 +236,8 @@ def _iter_block(contents: bytes, name: str) -> Iterator[Tuple[bytes, bytes]]:
     pos += value_len
 
 
-def iter_table(data: bytes, name: str = "table") -> Iterator[Tuple[bytes, bytes]]:
+def iter_table(data: bytes,
+               name: str = "table") -> Iterator[Tuple[bytes, bytes]]:
   """Yields the (key, value) pairs of a serialized table, in file order."""
   if len(data) < FOOTER_SIZE:
     raise CorruptIndexError("%s: file too short to be a table" % name)
@@ -253,6 +256,53 @@ def iter_table(data: bytes, name: str = "table") -> Iterator[Tuple[bytes, bytes]
 def is_slice_key(key: bytes) -> bool:
   """Whether `key` names one slice of a partitioned tensor (internal key)."""
   return key.startswith(b"\x00")
+
+
+def split_slice_key(key: bytes) -> Tuple[str, bytes]:
+  """Splits a slice key into (tensor name, encoded slice).
+
+  Slice keys are TensorFlow's `EncodeTensorNameSlice`: the OrderedCode
+  encodings of the number 0 (one zero byte), of the tensor name (bytes 0x00
+  and 0xff escaped as 00 ff and ff 00, terminated by 00 01) and of the slice
+  (rank, then start and length per dimension).  Only the name is decoded; the
+  slice part is returned as stored, so that `make_slice_key` can put it under
+  another name without re-encoding numbers.
+  """
+  if not key.startswith(b"\x00"):
+    raise CorruptIndexError("not a slice key: %r" % key)
+  name = bytearray()
+  pos = 1
+  while pos + 1 < len(key):
+    b, nxt = key[pos], key[pos + 1]
+    if b == 0x00 and nxt == 0x01:
+      return name.decode("utf-8"), key[pos + 2:]
+    if b == 0x00 and nxt == 0xff:
+      name.append(0x00)
+      pos += 2
+    elif b == 0xff and nxt == 0x00:
+      name.append(0xff)
+      pos += 2
+    elif b in (0x00, 0xff):
+      break
+    else:
+      name.append(b)
+      pos += 1
+  raise CorruptIndexError("bad slice key: %r" % key)
+
+
+def make_slice_key(name: str, encoded_slice: bytes) -> bytes:
+  """The slice key of `encoded_slice` (see `split_slice_key`) under `name`."""
+  out = bytearray(b"\x00")
+  for b in name.encode("utf-8"):
+    if b == 0x00:
+      out += b"\x00\xff"
+    elif b == 0xff:
+      out += b"\xff\x00"
+    else:
+      out.append(b)
+  out += b"\x00\x01"
+  out += encoded_slice
+  return bytes(out)
 
 
 def index_path(prefix: str) -> str:
@@ -518,6 +568,7 @@ def copy_tensors(
     expected: Optional[Mapping[str, Tuple[Optional[DTypeLike],
                                           ShapeLike]]] = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    copy_slices: bool = False,
 ) -> Dict[str, BundleEntryProto]:
   """Copies tensors between V2 checkpoints by streaming their stored bytes.
 
@@ -530,6 +581,13 @@ def copy_tensors(
   into single reads; a source tensor mapped to several new keys is stored
   once.  Stale files of another shard count at `dst_prefix` are not removed.
 
+  A tensor saved from slices (a partitioned variable) is copied only with
+  `copy_slices=True`: then its slices are copied as stored, re-keyed under the
+  new name, so the result keeps the source's partitioning (see
+  `entry.slices`).  TensorFlow restores any partitioning from it, but a
+  caller that must write the module's own partitioning checks the slices
+  first and otherwise restores and saves the tensor with ops.
+
   Args:
     src_prefix: prefix of the source checkpoint (any number of shards).
     dst_prefix: prefix of the checkpoint to write.
@@ -537,14 +595,17 @@ def copy_tensors(
     expected: optional new key -> (dtype or None, shape or None); a mismatch
       raises `TensorMismatchError`.  `None` dims in a shape match any size.
     chunk_size: bytes read and written per I/O call.
+    copy_slices: copy tensors stored as slices too (see above).
 
   Returns:
-    The new entries by new key.
+    The new entries by new key (for a sliced tensor: its entry that lists
+    the slices).
 
   Raises:
     MissingTensorError: a source key is not in the checkpoint.
-    SlicedTensorError: a source key is a partitioned tensor stored as slices;
-      callers fall back to a graph-based restore-and-save for such keys.
+    SlicedTensorError: a source key is a partitioned tensor stored as slices
+      and `copy_slices` is False; callers fall back to a graph-based
+      restore-and-save for such keys.
     TensorMismatchError: see `expected`.
     ValueError: `dst_prefix` is `src_prefix`, or `chunk_size` <= 0.
     tf.errors.DataLossError: a source shard is shorter than its index says.
@@ -554,22 +615,45 @@ def copy_tensors(
   if os.path.normpath(src_prefix) == os.path.normpath(dst_prefix):
     raise ValueError("copy_tensors cannot write over its source %s" %
                      src_prefix)
-  header, src_entries = read_index(src_prefix)
+  header, src_entries = read_index(src_prefix, include_slice_keys=copy_slices)
+  slices_of: Dict[str, List[Tuple[bytes, BundleEntryProto]]] = {}
+  for key, entry in src_entries.items():
+    if isinstance(key, bytes):
+      name, encoded_slice = split_slice_key(key)
+      slices_of.setdefault(name, []).append((encoded_slice, entry))
+  # (new index key, source entry whose bytes it gets); sliced tensors add
+  # their byte-less entry that lists the slices to `listing`.
+  with_bytes: List[Tuple[Union[str, bytes], BundleEntryProto]] = []
+  listing: Dict[str, BundleEntryProto] = {}
   for new_key in sorted(key_map):
     src_key = key_map[new_key]
     entry = src_entries.get(src_key)
     if entry is None:
       raise MissingTensorError(src_key, src_prefix)
-    if entry.slices:
-      raise SlicedTensorError(src_key, src_prefix)
     if expected and new_key in expected:
       dtype, shape = expected[new_key]
       _check_expected(new_key, entry, dtype, shape)
+    if not entry.slices:
+      with_bytes.append((new_key, entry))
+      continue
+    if not copy_slices:
+      raise SlicedTensorError(src_key, src_prefix)
+    stored = slices_of.get(src_key, [])
+    if len(stored) != len(entry.slices):
+      raise CorruptIndexError(
+          "%s: tensor %r lists %d slices but %d are stored" %
+          (index_path(src_prefix), src_key, len(entry.slices), len(stored)))
+    listed = BundleEntryProto()
+    listed.CopyFrom(entry)
+    listed.ClearField("shard_id")
+    listed.ClearField("offset")
+    listing[new_key] = listed
+    for encoded_slice, slice_entry in stored:
+      with_bytes.append((make_slice_key(new_key, encoded_slice), slice_entry))
 
   # Unique source byte ranges in file order; new offsets are assigned in
   # that order so that the output is one sequential write.
-  unique = sorted({(src_entries[k].shard_id, src_entries[k].offset,
-                    src_entries[k].size) for k in key_map.values()})
+  unique = sorted({(e.shard_id, e.offset, e.size) for _, e in with_bytes})
   new_offset = {}
   pos = 0
   for rng in unique:
@@ -578,9 +662,8 @@ def copy_tensors(
   total = pos
 
   num_src_shards = header.num_shards
-  out_entries: Dict[str, BundleEntryProto] = {}
-  for new_key, src_key in key_map.items():
-    src = src_entries[src_key]
+  out_entries: Dict[Union[str, bytes], BundleEntryProto] = dict(listing)
+  for new_key, src in with_bytes:
     entry = BundleEntryProto()
     entry.CopyFrom(src)
     entry.shard_id = 0
@@ -617,9 +700,9 @@ def copy_tensors(
     if tf.io.gfile.exists(tmp):
       tf.io.gfile.remove(tmp)
   write_index(dst_prefix, new_header(1, like=header), out_entries)
-  logging.info("Copied %d tensors (%d bytes) from %s to %s", len(out_entries),
+  logging.info("Copied %d tensors (%d bytes) from %s to %s", len(key_map),
                total, src_prefix, dst_prefix)
-  return out_entries
+  return {k: e for k, e in out_entries.items() if isinstance(k, str)}
 
 
 def _copy_range(src: tf.io.gfile.GFile, out: tf.io.gfile.GFile, run: _Run,
