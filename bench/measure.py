@@ -84,8 +84,9 @@ def _import_hub(impl):
 
 
 def _saved_model(module_dir):
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+  from tensorflow.core.protobuf import saved_model_pb2
   with tf.io.gfile.GFile(os.path.join(module_dir, "saved_model.pb"), "rb") as f:
     return saved_model_pb2.SavedModel.FromString(f.read())
 

@@ -35,8 +35,8 @@ def mlp(x: tf.Tensor, layers: int, width: int) -> tf.Tensor:
           "w", [width, width],
           initializer=tf.compat.v1.random_normal_initializer(
               stddev=1.0 / np.sqrt(width)))
-      b = tf.compat.v1.get_variable("b", [width],
-                                    initializer=tf.compat.v1.zeros_initializer())
+      b = tf.compat.v1.get_variable(
+          "b", [width], initializer=tf.compat.v1.zeros_initializer())
       h = tf.nn.relu(tf.matmul(h, w) + b)
   return h
 
@@ -71,7 +71,8 @@ def text_input() -> tf.Tensor:
   return tf.compat.v1.placeholder(tf.string, [None], name="sentences")
 
 
-def embedding(ids: tf.Tensor, rows: int, dim: int, partitions: int) -> tf.Tensor:
+def embedding(ids: tf.Tensor, rows: int, dim: int,
+              partitions: int) -> tf.Tensor:
   """A [rows, dim] float32 table, optionally partitioned along axis 0."""
   partitioner = (tf.compat.v1.fixed_size_partitioner(partitions)
                  if partitions > 1 else None)
@@ -103,7 +104,8 @@ def sample_batch(name: str, sizes: Sizes, seed: int = 0) -> np.ndarray:
   raise ValueError(name)
 
 
-def build(name: str, sizes: Sizes, vocab_file: str = "") -> Dict[str, tf.Tensor]:
+def build(name: str, sizes: Sizes,
+          vocab_file: str = "") -> Dict[str, tf.Tensor]:
   """Builds module `name` in the current graph: {"x": input, "y": output}."""
   if name == MLP_SMALL:
     x = mlp_input(sizes.mlp_small_width)
@@ -113,8 +115,8 @@ def build(name: str, sizes: Sizes, vocab_file: str = "") -> Dict[str, tf.Tensor]
     return {"x": x, "y": mlp(x, sizes.mlp_deep_layers, sizes.mlp_deep_width)}
   if name == TEXT:
     x = text_input()
-    return {"x": x,
-            "y": text_embedding(x, vocab_file, sizes.text_vocab, sizes.text_dim)}
+    y = text_embedding(x, vocab_file, sizes.text_vocab, sizes.text_dim)
+    return {"x": x, "y": y}
   if name in (EMB, EMB_PART):
     x = ids_input()
     parts = sizes.emb_partitions if name == EMB_PART else 1

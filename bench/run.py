@@ -54,7 +54,11 @@ def _env(impl):
 
 
 def run_worker(impl, extra_args, tmp=None):
-  """Runs bench/measure.py; returns ("ok", dict) | ("na", str) | ("error", str)."""
+  """Runs bench/measure.py.
+
+  Returns:
+    ("ok", metrics dict), ("na", reason) or ("error", message).
+  """
   python = PYTHONS[impl]
   if not os.path.exists(python):
     return "na", "n/a (no %s)" % os.path.relpath(python, ROOT)
@@ -151,7 +155,8 @@ def fmt(value, key):
   if isinstance(value, str):
     return value
   if key in ("ops", "ops_per_call"):
-    return "{:,.0f}".format(value) if value == int(value) else "{:,.1f}".format(value)
+    pattern = "{:,.0f}" if value == int(value) else "{:,.1f}"
+    return pattern.format(value)
   if key.endswith("_mb"):
     return "{:,.0f}".format(value)
   if key == "growth":
@@ -356,7 +361,8 @@ def main():
   parser.add_argument("--only", default="",
                       help="comma-separated row names (see --list)")
   parser.add_argument("--impls", default=",".join(rows.IMPLS),
-                      help="comma-separated subset of %s" % ",".join(rows.IMPLS))
+                      help="comma-separated subset of %s" %
+                      ",".join(rows.IMPLS))
   parser.add_argument("--reps", type=int, default=0,
                       help="repetitions per row (default: 5, file-writing "
                       "rows 7; --quick: 1)")
