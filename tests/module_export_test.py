@@ -16,6 +16,7 @@ from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 
 import hub_tf1 as hub
+from hub_tf1.format import tensor_bundle
 from tests import testing_modules as tm
 
 
@@ -40,6 +41,39 @@ def _loaded_values(path, tags=None):
       return {key: (tm.concat_parts(session, value)
                     if isinstance(value, list) else session.run(value))
               for key, value in m.variable_map.items()}
+
+
+def _stored_slices(path, key, prefix=False):
+  """The (start, length) ranges of the slices `key` is stored in, sorted.
+
+  [] when the tensor is stored whole.  `path` is a module directory, or a
+  checkpoint prefix when `prefix` is set.
+  """
+  if not prefix:
+    path = os.path.join(path, "variables", "variables")
+  _, index = tensor_bundle.read_index(path)
+  return sorted(tuple((e.start, e.length) for e in s.extent)
+                for s in index[key].slices)
+
+
+def _whole_embedding_module_fn():
+  ids = tf.compat.v1.placeholder(tf.int64, [None], name="ids")
+  emb = tf.compat.v1.get_variable("emb", [10, 2], use_resource=True)
+  hub.add_signature(inputs=ids, outputs=tf.nn.embedding_lookup(emb, ids))
+
+
+def _partitioned_checkpoint(directory, num_shards):
+  """A checkpoint of `emb` [10, 2] saved from `num_shards` partitions."""
+  with tf.Graph().as_default():
+    m = hub.Module(hub.create_module_spec(
+        tm.partitioned_module_fn(10, 2, num_shards)))
+    with tf.compat.v1.Session() as session:
+      tm.run_init(session)
+      values = tm.concat_parts(session, m.variable_map["emb"])
+      prefix = tf.compat.v1.train.Saver(
+          {"emb": m.variable_map["emb"]}).save(
+              session, os.path.join(directory, "sliced.ckpt"))
+  return prefix, values
 
 
 def _write_training_checkpoint(test_case, spec, directory, steps=3):
@@ -145,10 +179,36 @@ class SpecExportTest(tf.test.TestCase):
     spec.export(path, checkpoint_path=checkpoint,
                 name_transform_fn=lambda name: "tower/encoder/" + name)
     self.assertEqual(_checkpoint_keys(path), ["emb"])
+    # Stored in the module's own three slices, copied as the checkpoint
+    # stored them.
+    self.assertEqual(_stored_slices(path, "emb"),
+                     [((0, 4), (0, 2)), ((4, 3), (0, 2)), ((7, 3), (0, 2))])
     self.assertAllClose(_loaded_values(path)["emb"], expected)
     with hub.eval_function_for_module(path) as f:
       self.assertAllClose(f(np.array([9, 0], np.int64)),
                           expected[[9, 0]])
+
+  def test_checkpoint_with_other_partitioning(self):
+    """Slices unlike the module's are re-read whole; values stay right."""
+    tmp = tm.make_temp_dir(self)
+    checkpoint, expected = _partitioned_checkpoint(tmp, num_shards=2)
+    self.assertEqual(len(_stored_slices(checkpoint, "emb", prefix=True)), 2)
+    for module_shards, slices in ((3, []), (1, [])):
+      spec = hub.create_module_spec(
+          tm.partitioned_module_fn(10, 2, module_shards))
+      path = os.path.join(tmp, "exported%d" % module_shards)
+      spec.export(path, checkpoint_path=checkpoint)
+      self.assertEqual(_stored_slices(path, "emb"), slices)
+      self.assertAllClose(_loaded_values(path)["emb"], expected)
+
+  def test_whole_module_variable_from_sliced_checkpoint(self):
+    tmp = tm.make_temp_dir(self)
+    checkpoint, expected = _partitioned_checkpoint(tmp, num_shards=3)
+    spec = hub.create_module_spec(_whole_embedding_module_fn)
+    path = os.path.join(tmp, "exported")
+    spec.export(path, checkpoint_path=checkpoint)
+    self.assertEqual(_stored_slices(path, "emb"), [])
+    self.assertAllClose(_loaded_values(path)["emb"], expected)
 
   def test_missing_checkpoint_path(self):
     spec = hub.create_module_spec(tm.linear_module_fn)

@@ -1,14 +1,15 @@
 """Copies a module's variables out of a checkpoint into a module checkpoint.
 
-Used by `ModuleSpec.export(path, checkpoint_path=...)`.  Whole tensors are
-streamed byte for byte; partitioned ones (stored as slices) are moved by
-TensorFlow ops in groups of bounded size, each group saved as a shard of its
-own and the shards merged at the end.  Memory stays at one chunk or group,
-never the whole checkpoint.
+Used by `ModuleSpec.export(path, checkpoint_path=...)`.  Tensors are streamed
+byte for byte when the checkpoint stores them as the module does: whole, or
+(partitioned variables) in exactly the module's slices.  Any other stored
+slicing is moved by TensorFlow ops in groups of bounded size, each group saved
+as a shard of its own and the shards merged at the end.  Memory stays at one
+chunk or group, never the whole checkpoint.
 """
 
 import os
-from typing import Dict, List, Mapping, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
@@ -19,6 +20,8 @@ from hub_tf1.format import tensor_bundle
 _GROUP_BYTES = 256 << 20
 
 Entry = Tuple[str, int, Tuple[int, ...]]  # (source key, dtype enum, shape)
+# The parts of a partitioned variable: (offset, shape) of each.
+Parts = Sequence[Tuple[Tuple[int, ...], Tuple[int, ...]]]
 
 
 def check_entries(checkpoint_path: str, entries: Mapping[str, Entry]) -> None:
@@ -98,31 +101,64 @@ def _merge(shard_prefixes: List[str], prefix: str) -> None:
       session.run(merge)
 
 
+def _stored_like_module(entry, full_shape: Tuple[int, ...],
+                        parts: Optional[Parts]) -> bool:
+  """True if `entry` can be copied as stored: whole, or in the module's parts.
+
+  A whole tensor is copied as is either way (TensorFlow restores a partition
+  from it); slices only when they are exactly the module's partitions, so
+  that the module's checkpoint keeps its own partitioning.
+  """
+  if not entry.slices:
+    return True
+  if not parts:
+    return False
+  stored = set()
+  for tensor_slice in entry.slices:
+    ranges = []
+    for dim, extent in enumerate(tensor_slice.extent):
+      length = (extent.length if extent.HasField("length")
+                else full_shape[dim])
+      ranges.append((extent.start, length))
+    # A slice proto may omit trailing full dimensions.
+    for dim in range(len(ranges), len(full_shape)):
+      ranges.append((0, full_shape[dim]))
+    stored.add(tuple(ranges))
+  wanted = {tuple(zip(offset, shape)) for offset, shape in parts}
+  return stored == wanted
+
+
 def copy_variables(checkpoint_path: str, prefix: str,
-                   entries: Dict[str, Entry]) -> None:
+                   entries: Dict[str, Entry],
+                   partitions: Optional[Mapping[str, Parts]] = None) -> None:
   """Writes `entries` (new key -> source) from `checkpoint_path` to `prefix`.
 
-  Tensors stored whole are streamed byte for byte (tensor_bundle); tensors
-  stored as slices (partitioned variables of a training job) are restored
-  whole and saved by TensorFlow ops; both parts are merged into one
-  checkpoint.
+  Tensors stored whole, or as slices equal to the module's `partitions`
+  (new key -> parts), are streamed byte for byte (tensor_bundle); tensors
+  stored in another slicing are restored whole and saved by TensorFlow ops;
+  both parts are merged into one checkpoint.
   """
   check_entries(checkpoint_path, entries)
+  partitions = partitions or {}
   _, index = tensor_bundle.read_index(checkpoint_path)
-  whole = {k: e for k, e in entries.items() if not index[e[0]].slices}
-  sliced = {k: e for k, e in entries.items() if k not in whole}
-  if not sliced:
+  as_stored = {
+      k: e for k, e in entries.items()
+      if _stored_like_module(index[e[0]], tuple(e[2]), partitions.get(k))}
+  by_ops = {k: e for k, e in entries.items() if k not in as_stored}
+  if not by_ops:
     tensor_bundle.copy_tensors(checkpoint_path, prefix,
-                               {k: e[0] for k, e in whole.items()})
+                               {k: e[0] for k, e in as_stored.items()},
+                               copy_slices=True)
     return
   shard_dir = fileio.temp_sibling(prefix, tag="shards-")
   try:
     shards = []
-    if whole:
+    if as_stored:
       shards.append(os.path.join(shard_dir, "bytes"))
       tensor_bundle.copy_tensors(checkpoint_path, shards[0],
-                                 {k: e[0] for k, e in whole.items()})
-    shards.extend(_save_with_ops(checkpoint_path, shard_dir, sliced))
+                                 {k: e[0] for k, e in as_stored.items()},
+                                 copy_slices=True)
+    shards.extend(_save_with_ops(checkpoint_path, shard_dir, by_ops))
     _merge(shards, prefix)
   finally:
     fileio.remove_tree(shard_dir)

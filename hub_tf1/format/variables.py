@@ -114,6 +114,17 @@ def checkpoint_entries(
           for key, parts in variable_parts(meta_graph).items()}
 
 
+def partitioning(
+    meta_graph: meta_graph_pb2.MetaGraphDef
+) -> Dict[str, List[Tuple[Tuple[int, ...], Tuple[int, ...]]]]:
+  """Checkpoint key -> [(offset, shape)] of each part of partitioned variables.
+
+  Whole variables are left out: their checkpoint entry is the whole tensor.
+  """
+  return {key: [(p.offset, p.shape) for p in parts]
+          for key, parts in variable_parts(meta_graph).items()
+          if parts[0].is_slice}
+
 
 def variable_names(meta_graph: meta_graph_pb2.MetaGraphDef,
                    collection: str) -> List[str]:

@@ -143,14 +143,16 @@ class ModuleSpec(object):
                          % checkpoint_path)
       checkpoint_path = latest
     transform = name_transform_fn or (lambda name: name)
+    meta_graph = self._meta_graphs[frozenset()]
     entries = {
         key: (transform(key), dtype, shape)
         for key, (dtype, shape) in variables_lib.checkpoint_entries(
-            self._meta_graphs[frozenset()]).items()}
+            meta_graph).items()}
+    partitions = variables_lib.partitioning(meta_graph)
     save = None
     if entries:
       save = lambda prefix: checkpoint_copy.copy_variables(  # pylint: disable=g-long-lambda
-          checkpoint_path, prefix, entries)
+          checkpoint_path, prefix, entries, partitions)
     module_files.write_module(path, self.meta_graphs(), save)
 
   def __repr__(self):
