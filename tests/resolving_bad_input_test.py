@@ -21,12 +21,6 @@ _TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 _REF = os.path.join(_TESTS_DIR, "testdata", "fixtures", "ref_modules")
 _MODULE_DIR = os.path.join(_REF, "text_embedding_nnlm")
 
-_ENV_VARS = (config.CACHE_DIR_ENV, config.LOAD_FORMAT_ENV,
-             config.DOWNLOAD_ATTEMPTS_ENV, config.DOWNLOAD_BACKOFF_ENV,
-             config.DOWNLOAD_TIMEOUT_ENV, config.MAX_MODULE_BYTES_ENV,
-             config.DOWNLOAD_PROGRESS_ENV)
-
-
 def cache_listing(root):
   """Every path under the cache, relative to it."""
   out = []
@@ -36,37 +30,23 @@ def cache_listing(root):
   return sorted(out)
 
 
-class BadInputTest(absltest.TestCase):
+class BadInputTest(ths.ResolvingTestCase):
+
+  env = {config.DOWNLOAD_BACKOFF_ENV: "0.01",
+         config.DOWNLOAD_TIMEOUT_ENV: "10",
+         config.DOWNLOAD_PROGRESS_ENV: "0"}
+  served_files = tuple(
+      os.path.join(_REF, name + ".tar.gz")
+      for name in ("broken_truncated_tarball", "broken_path_traversal_tarball",
+                   "broken_symlink_tarball", "text_embedding_nnlm"))
 
   def setUp(self):
     super().setUp()
-    self._saved_env = {k: os.environ.get(k) for k in _ENV_VARS}
-    for k in _ENV_VARS:
-      os.environ.pop(k, None)
-    self.cache_dir = self.create_tempdir().full_path
-    os.environ[config.CACHE_DIR_ENV] = self.cache_dir
-    os.environ[config.DOWNLOAD_BACKOFF_ENV] = "0.01"
-    os.environ[config.DOWNLOAD_TIMEOUT_ENV] = "10"
-    os.environ[config.DOWNLOAD_PROGRESS_ENV] = "0"
     # Something already cached, which must survive every failure untouched.
     other = os.path.join(self.cache_dir, resolving.cache_key("other"))
     shutil.copytree(_MODULE_DIR, other)
-    self.served = self.create_tempdir().full_path
-    for name in ("broken_truncated_tarball", "broken_path_traversal_tarball",
-                 "broken_symlink_tarball", "text_embedding_nnlm"):
-      shutil.copy(os.path.join(_REF, name + ".tar.gz"), self.served)
-    self.server = ths.TestingHttpServer(self.served).start()
     self.members = ths.module_members(_MODULE_DIR)
     self.before = cache_listing(self.cache_dir)
-
-  def tearDown(self):
-    self.server.stop()
-    for k, v in self._saved_env.items():
-      if v is None:
-        os.environ.pop(k, None)
-      else:
-        os.environ[k] = v
-    super().tearDown()
 
   def serve(self, name, data):
     with open(os.path.join(self.served, name + ".tar.gz"), "wb") as f:

@@ -7,7 +7,6 @@ server on 127.0.0.1 that counts requests, a real cache directory.
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,9 +26,6 @@ _NNLM_TGZ = os.path.join(_REF, "text_embedding_nnlm.tar.gz")
 _NNLM_JSON = os.path.join(_REF, "compressed_text_embedding.json")
 _NUM_PROCESSES = 8
 _WAIT_LIMIT_SEC = 180  # Upper bound on polls, so a broken build cannot hang.
-
-_ENV_VARS = (config.CACHE_DIR_ENV, config.LOCK_STALE_ENV, config.LOCK_POLL_ENV,
-             config.DOWNLOAD_PROGRESS_ENV, config.DOWNLOAD_TIMEOUT_ENV)
 
 # A child process: waits for the go signal, resolves, reports what it got.
 _CHILD = r"""
@@ -90,20 +86,15 @@ def core_available():
     return False
 
 
-class ConcurrencyTestBase(absltest.TestCase):
+class ConcurrencyTestBase(ths.ResolvingTestCase):
+
+  env = {config.LOCK_POLL_ENV: "0.05",
+         config.DOWNLOAD_PROGRESS_ENV: "0"}
+  served_files = (_NNLM_TGZ,)
 
   def setUp(self):
     super().setUp()
-    self._saved_env = {k: os.environ.get(k) for k in _ENV_VARS}
-    self.cache_dir = self.create_tempdir().full_path
     self.work = self.create_tempdir().full_path
-    os.environ[config.CACHE_DIR_ENV] = self.cache_dir
-    os.environ[config.LOCK_POLL_ENV] = "0.05"
-    os.environ[config.DOWNLOAD_PROGRESS_ENV] = "0"
-    os.environ.pop(config.LOCK_STALE_ENV, None)
-    served = self.create_tempdir().full_path
-    shutil.copy(_NNLM_TGZ, served)
-    self.server = ths.TestingHttpServer(served).start()
     self.handle = self.server.url("/hub/text_embedding_nnlm")
     self.key = resolving.cache_key(self.handle)
     self.entry = os.path.join(self.cache_dir, self.key)
@@ -116,12 +107,6 @@ class ConcurrencyTestBase(absltest.TestCase):
       p.wait()
       p.out.close()
       p.err.close()
-    self.server.stop()
-    for k, v in self._saved_env.items():
-      if v is None:
-        os.environ.pop(k, None)
-      else:
-        os.environ[k] = v
     super().tearDown()
 
   def child_env(self, **extra):

@@ -29,38 +29,12 @@ _NNLM_TGZ = os.path.join(_REF, "text_embedding_nnlm.tar.gz")
 _HALF_PLUS_TWO_TGZ = os.path.join(_FIXTURES, "external",
                                   "half_plus_two_v1.tar.gz")
 
-_ENV_VARS = (config.CACHE_DIR_ENV, config.LOAD_FORMAT_ENV,
-             config.DOWNLOAD_PROGRESS_ENV, config.DISABLE_CERT_VALIDATION_ENV,
-             config.DOWNLOAD_ATTEMPTS_ENV, config.DOWNLOAD_BACKOFF_ENV,
-             config.DOWNLOAD_TIMEOUT_ENV, config.MAX_MODULE_BYTES_ENV)
 
+class ResolveTestBase(ths.ResolvingTestCase):
 
-
-
-class ResolveTestBase(absltest.TestCase):
-
-  def setUp(self):
-    super().setUp()
-    self._saved_env = {k: os.environ.get(k) for k in _ENV_VARS}
-    for k in _ENV_VARS:
-      os.environ.pop(k, None)
-    self.cache_dir = self.create_tempdir().full_path
-    os.environ[config.CACHE_DIR_ENV] = self.cache_dir
-    os.environ[config.DOWNLOAD_BACKOFF_ENV] = "0.01"
-    os.environ[config.DOWNLOAD_TIMEOUT_ENV] = "20"
-    self.served = self.create_tempdir().full_path
-    for src in (_NNLM_TGZ, _HALF_PLUS_TWO_TGZ):
-      shutil.copy(src, self.served)
-    self.server = ths.TestingHttpServer(self.served).start()
-
-  def tearDown(self):
-    self.server.stop()
-    for k, v in self._saved_env.items():
-      if v is None:
-        os.environ.pop(k, None)
-      else:
-        os.environ[k] = v
-    super().tearDown()
+  env = {config.DOWNLOAD_BACKOFF_ENV: "0.01",
+         config.DOWNLOAD_TIMEOUT_ENV: "20"}
+  served_files = (_NNLM_TGZ, _HALF_PLUS_TWO_TGZ)
 
 
 class HttpResolveTest(ResolveTestBase):

@@ -15,6 +15,9 @@ Use it in-thread:
 or as a subprocess (`python testing_http_server.py --root DIR --port_file F
 --log_file L [--throttle_bytes N --throttle_delay S]`), e.g. through
 `SubprocessHttpServer`, which reads the port and the request log back.
+
+`ResolvingTestCase` is the base class of the resolving tests: a clean resolving
+environment, a temp cache and a server per test.
 """
 
 import argparse
@@ -24,6 +27,7 @@ import http.server
 import io
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -31,6 +35,8 @@ import threading
 import time
 import tarfile
 from typing import Dict, List, Optional, Sequence, Tuple
+
+from absl.testing import absltest
 
 
 @dataclasses.dataclass
@@ -298,6 +304,54 @@ def member_boundary_truncation(members: Sequence[Tuple[tarfile.TarInfo,
         offset = info.offset
         break
   return gzip.compress(plain[:offset])
+
+
+# -- base class of the resolving tests -----------------------------------------
+
+# Every setting hub_tf1.resolving reads from the environment, named by its
+# attribute in hub_tf1.resolving.config.  That module is imported only when a
+# test starts: the script mode below must run without hub_tf1 and TensorFlow.
+_ENV_VARS = ("CACHE_DIR_ENV", "LOAD_FORMAT_ENV", "DOWNLOAD_PROGRESS_ENV",
+             "DISABLE_CERT_VALIDATION_ENV", "DOWNLOAD_ATTEMPTS_ENV",
+             "DOWNLOAD_BACKOFF_ENV", "DOWNLOAD_TIMEOUT_ENV",
+             "MAX_MODULE_BYTES_ENV", "LOCK_STALE_ENV", "LOCK_POLL_ENV")
+
+
+class ResolvingTestCase(absltest.TestCase):
+  """A clean resolving environment, a temp cache and a server per test.
+
+  setUp saves and clears the variables of `_ENV_VARS`, points the cache at a
+  new temp dir `self.cache_dir`, sets the variables of `env`, copies
+  `served_files` into a new temp dir `self.served` and serves that from
+  `self.server`.  tearDown stops the server and restores the environment.
+  """
+
+  env = {}  # type: Dict[str, str]  # Variable: value, set for every test.
+  served_files = ()  # type: Sequence[str]  # Paths of the files to serve.
+
+  def setUp(self):
+    super().setUp()
+    from hub_tf1.resolving import config  # pylint: disable=g-import-not-at-top
+    names = [getattr(config, attr) for attr in _ENV_VARS]
+    self._saved_env = {k: os.environ.get(k) for k in names}
+    for k in names:
+      os.environ.pop(k, None)
+    self.cache_dir = self.create_tempdir().full_path
+    os.environ[config.CACHE_DIR_ENV] = self.cache_dir
+    os.environ.update(self.env)
+    self.served = self.create_tempdir().full_path
+    for src in self.served_files:
+      shutil.copy(src, self.served)
+    self.server = TestingHttpServer(self.served).start()
+
+  def tearDown(self):
+    self.server.stop()
+    for k, v in self._saved_env.items():
+      if v is None:
+        os.environ.pop(k, None)
+      else:
+        os.environ[k] = v
+    super().tearDown()
 
 
 # -- subprocess mode -----------------------------------------------------------

@@ -58,6 +58,23 @@ def _machine_id() -> str:
 _MACHINE_ID = _machine_id()
 
 
+def _gfile_write_renamed(path: str, data: bytes, overwrite: bool) -> None:
+  """Writes `data` to `path` on a non-local file system by temp file + rename.
+
+  TensorFlow's file systems have no exclusive create or atomic write, but
+  `rename` is atomic and with `overwrite=False` fails if `path` exists, so
+  readers never see a partial lock.  The temp file is removed in any case;
+  errors (e.g. `AlreadyExistsError`) are the caller's to handle.
+  """
+  tmp = "%s.tmp%s" % (path, uuid.uuid4().hex)
+  try:
+    with tf.io.gfile.GFile(tmp, "wb") as f:
+      f.write(data)
+    tf.io.gfile.rename(tmp, path, overwrite=overwrite)
+  finally:
+    paths.remove_tree(tmp)
+
+
 def pid_alive(pid: int) -> bool:
   """Whether `pid` is a running (not zombie) process on this machine."""
   if pid <= 0:
@@ -170,16 +187,11 @@ class DownloadLock:
     data = self._content.encode("utf-8")
     local = paths.local_path(self.path)
     if local is None:
-      tmp = "%s.tmp%s" % (self.path, uuid.uuid4().hex)
       try:
-        with tf.io.gfile.GFile(tmp, "wb") as f:
-          f.write(data)
-        tf.io.gfile.rename(tmp, self.path, overwrite=False)
+        _gfile_write_renamed(self.path, data, overwrite=False)
         return True
       except (tf.errors.AlreadyExistsError, tf.errors.FailedPreconditionError):
         return False
-      finally:
-        paths.remove_tree(tmp)
     tmp = "%s.tmp%s" % (local, uuid.uuid4().hex)
     fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     try:
@@ -219,13 +231,7 @@ class DownloadLock:
     data = self._content.encode("utf-8")
     local = paths.local_path(self.path)
     if local is None:
-      tmp = "%s.tmp%s" % (self.path, uuid.uuid4().hex)
-      try:
-        with tf.io.gfile.GFile(tmp, "wb") as f:
-          f.write(data)
-        tf.io.gfile.rename(tmp, self.path, overwrite=True)
-      finally:
-        paths.remove_tree(tmp)
+      _gfile_write_renamed(self.path, data, overwrite=True)
       return
     tmp = "%s.tmp%s" % (local, uuid.uuid4().hex)
     with open(tmp, "wb") as f:
