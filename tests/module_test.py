@@ -225,6 +225,39 @@ class DeviceTest(tf.test.TestCase):
       self.assertLen(matmul, 1)
       self.assertStartsWith(matmul[0].device, "/job:worker/task:0")
 
+  def test_checkpoint_restore_on_variable_devices(self):
+    path = os.path.join(tm.make_temp_dir(self), "emb")
+    with tf.Graph().as_default():
+      m = hub.Module(self._spec())
+      with tf.compat.v1.Session() as session:
+        tm.run_init(session)
+        exported = session.run(m.variable_map)
+        m.export(path, session)
+    with tf.Graph().as_default() as graph:
+      with tf.compat.v1.device(tf.compat.v1.train.replica_device_setter(
+          ps_tasks=2, worker_device="/job:worker/task:0")):
+        m = hub.Module(path)
+      for variable in m.variables:
+        self.assertEqual(variable.initializer.device, variable.device,
+                         msg=variable.op.name)
+        self.assertEqual(variable.initializer.inputs[0].op, variable.op)
+      restores = [op for op in graph.get_operations()
+                  if op.type == "RestoreV2"]
+      self.assertLen(restores, 2)  # One per parameter server.
+      for restore in restores:
+        readers = {c for t in restore.outputs for c in t.consumers()}
+        self.assertNotEmpty(readers)
+        for reader in readers:
+          self.assertEqual(reader.device, restore.device, msg=reader.name)
+    with tf.Graph().as_default():
+      m = hub.Module(path)
+      with tf.compat.v1.Session() as session:
+        session.run(tf.compat.v1.global_variables_initializer())
+        restored = session.run(m.variable_map)
+    self.assertAllEqual(exported["w"], restored["w"])
+    self.assertAllEqual(np.concatenate(exported["emb"]),
+                        np.concatenate(restored["emb"]))
+
   def test_apply_ops_follow_device_at_call_time(self):
     spec = _linear_spec()
     with tf.Graph().as_default():
