@@ -11,6 +11,7 @@ creation) is not.  Memory figures come from /proc/self/status: the peak
 """
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -214,6 +215,10 @@ def measure_calls(args, hub, sizes, module_dir, module_name):
           pruned, input_map={in_name: x}, return_elements=[out_name],
           name="apply")
     ops_before = len(graph.get_operations())
+    # Start every implementation from a collected heap: otherwise whether one
+    # of Python's full collections (tens of ms over TensorFlow's ~250k
+    # objects) falls into calls 11-50 depends on what set-up allocated.
+    gc.collect()
     with Memory() as mem:
       for _ in range(sizes.calls):
         t0 = time.perf_counter()
