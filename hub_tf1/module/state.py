@@ -136,9 +136,11 @@ def _restore_graph_def(graph: tf.Graph, scope: str, sub_scope: str,
         assign.attr["T"].type = part.dtype
         assign.attr["validate_shape"].b = True
         assign.attr["use_locking"].b = True
+      # The importer prefixes these again; the state import put every group
+      # of a state op under the scope.
       assign.attr["_class"].list.s.extend(
-          b"loc:@" + g[len(prefix):] if g.startswith(prefix) else g
-          for g in op.colocation_groups())
+          b"loc:@" + g[len(prefix):] for g in op.colocation_groups()
+          if g.startswith(prefix))
       assigns.append(assign.name)
       part_names.append(part.node_name)
   return graph_def, input_map, assigns, part_names
