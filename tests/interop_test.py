@@ -9,7 +9,6 @@ skipped, saying why, when that virtualenv does not exist.
 import json
 import os
 import subprocess
-import tempfile
 
 from absl.testing import absltest
 import numpy as np
@@ -17,6 +16,7 @@ import tensorflow as tf
 
 import hub_tf1 as hub
 from tests import interop_values
+from tests import testing_modules as tm
 
 _HERE = os.path.dirname(os.path.realpath(__file__))
 _REF_PYTHON = os.path.join(os.path.dirname(_HERE), ".venv", "ref", "bin",
@@ -103,7 +103,7 @@ class InteropTest(absltest.TestCase):
     if not os.path.exists(_REF_PYTHON):
       self.skipTest("no tensorflow_hub 0.15 reference venv at %s (made by "
                     "tools/bootstrap.sh ref)" % _REF_PYTHON)
-    self.tmp = tempfile.mkdtemp(dir=absltest.get_default_test_tmpdir())
+    self.tmp = tm.make_temp_dir(self)
     self.vocab = os.path.join(self.tmp, "vocab.txt")
     with open(self.vocab, "w") as f:
       f.write("\n".join(_VOCAB) + "\n")
