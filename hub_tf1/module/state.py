@@ -77,22 +77,12 @@ def _state_node_names(analysis, use_checkpoint: bool,
   return analysis.closure(roots)
 
 
-def _string_const(node, values: List[str]) -> None:
-  """Makes `node` a string `Const` holding `values` (a vector)."""
-  node.op = "Const"
-  node.attr["dtype"].type = tf.string.as_datatype_enum
-  tensor = node.attr["value"].tensor
-  tensor.dtype = tf.string.as_datatype_enum
-  tensor.tensor_shape.dim.add().size = len(values)
-  tensor.string_val.extend(tf.compat.as_bytes(v) for v in values)
-
-
 def _restore_graph_def(graph: tf.Graph, scope: str, sub_scope: str,
                        parts_by_key, checkpoint_path: str):
   """The restore nodes as a GraphDef, with an input map to the variables.
 
-  Building the nodes as protos and importing them once is several times
-  faster than creating hundreds of ops one by one through the Python op API.
+  Building the nodes as protos and importing them in one call avoids creating
+  hundreds of ops one by one through the Python op API.
   Each assign carries its variable's colocation group, so the importer puts
   it (and keeps it) on the variable's device.
 
@@ -110,14 +100,15 @@ def _restore_graph_def(graph: tf.Graph, scope: str, sub_scope: str,
   for d, device in enumerate(sorted(by_device)):
     entries = by_device[device]
     restore = "%s/restore_%d" % (sub_scope, d)
-    for field, values in (
-        ("prefix", [checkpoint_path]),
+    for field, value in (
+        ("prefix", checkpoint_path),  # A scalar, as RestoreV2 requires.
         ("tensor_names", [key for key, _, _ in entries]),
         ("shape_and_slices", [part.slice_spec() for _, part, _ in entries])):
-      const = graph_def.node.add(name="%s/%s" % (restore, field), device=device)
-      _string_const(const, values)
-      if field == "prefix":  # A scalar, as RestoreV2 requires.
-        const.attr["value"].tensor.tensor_shape.ClearField("dim")
+      const = graph_def.node.add(name="%s/%s" % (restore, field), op="Const",
+                                 device=device)
+      const.attr["dtype"].type = tf.string.as_datatype_enum
+      const.attr["value"].tensor.CopyFrom(
+          tf.make_tensor_proto(value, dtype=tf.string))
     node = graph_def.node.add(name=restore, op="RestoreV2", device=device)
     node.input.extend("%s/%s" % (restore, f)
                       for f in ("prefix", "tensor_names", "shape_and_slices"))
