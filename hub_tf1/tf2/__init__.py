@@ -1,0 +1,1 @@
+"""TF2 side: TF1 Hub format modules used eagerly and in tf.function."""
