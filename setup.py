@@ -19,6 +19,7 @@ setuptools.setup(
         "estimator_integration",
         "estimator_integration.*",
     ]),
+    entry_points={"console_scripts": ["hub-tf1 = hub_tf1.cli:main"]},
     python_requires=">=3.9",
     install_requires=[
         "tensorflow>=2.15",

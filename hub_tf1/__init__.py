@@ -7,6 +7,7 @@ A drop-in replacement for the TF1 API of tensorflow_hub 0.15:
 """
 
 from hub_tf1.format.protos import ImageModuleInfo
+from hub_tf1.inspection.scan import UnsafeModuleError
 from hub_tf1.module.eval_function import eval_function_for_module
 from hub_tf1.module.module import Module
 from hub_tf1.resolving import resolve

@@ -1,11 +1,13 @@
 """`hub.Module`: a module instantiated in the current TF1 graph."""
 
+import os
 from typing import Dict, List, Optional
 
 import tensorflow as tf
 
 from hub_tf1.format import meta_graph as meta_graph_lib
 from hub_tf1.format import module_files
+from hub_tf1.inspection import scan as scan_lib
 from hub_tf1.module import apply as apply_lib
 from hub_tf1.module import state as state_lib
 from hub_tf1.spec import loading
@@ -40,7 +42,7 @@ class Module(object):
   """
 
   def __init__(self, spec, trainable: bool = False, name: str = "module",
-               tags=None):
+               tags=None, op_policy=None):
     """Instantiates `spec` (a ModuleSpec or handle) in the default graph.
 
     Args:
@@ -50,6 +52,8 @@ class Module(object):
         update ops in UPDATE_OPS.
       name: variable scope name (made unique like tf.compat.v1 scopes).
       tags: the graph variant to use; default the empty tag set.
+      op_policy: "strict" refuses a module with flagged ops before anything
+        runs (default: $HUB_TF1_OP_POLICY, else no check).
 
     Raises:
       ValueError: no graph variant with these tags.
@@ -60,6 +64,9 @@ class Module(object):
                          "build it inside `with tf.Graph().as_default():` or "
                          "after tf.compat.v1.disable_eager_execution().")
     self._spec = loading.as_module_spec(spec)
+    scan_lib.check_policy(self._spec, spec if isinstance(spec, str) else
+                          repr(self._spec),
+                          op_policy or os.environ.get("HUB_TF1_OP_POLICY"))
     self._tags = set(tags or [])
     if not self._spec.has_tags(self._tags):
       raise ValueError(

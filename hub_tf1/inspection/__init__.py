@@ -1,0 +1,1 @@
+"""Static inspection of module graphs (no TF session, no op runs)."""

@@ -1,0 +1,209 @@
+"""Finds flagged ops (op_policy.py) in every graph variant of a module.
+
+Rules of this file:
+* Pure proto walking: no TF session, no graph import, nothing runs.
+* Looks at the top-level graph of every variant (TF1 while/cond contexts are
+  plain nodes there) and at every function of the library, following calls
+  (node op = function name, and any `func`/`list(func)` attr: If, While,
+  PartitionedCall, tf.data map functions, ...) recursively with the chain.
+* Allowed: table initializers fed by an asset tensor, and the SaverDef's
+  save/restore ops.
+"""
+
+import dataclasses
+from typing import Dict, Iterable, List, Optional, Set, Tuple
+
+from tensorflow.core.protobuf import meta_graph_pb2
+
+from hub_tf1 import errors
+from hub_tf1.format import meta_graph as meta_graph_lib
+from hub_tf1.inspection import op_policy
+
+
+class UnsafeModuleError(errors.Error, ValueError):
+  """A module refused by the strict op policy; lists its findings."""
+
+  def __init__(self, handle: str, findings: List["Finding"]):
+    self.findings = list(findings)
+    super().__init__(
+        "Module %s holds %d op(s) that can touch files, network, processes or "
+        "Python (refused by op policy 'strict'; nothing was run):\n%s" % (
+            handle, len(findings),
+            "\n".join("  " + f.describe() for f in findings)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+  """One flagged op."""
+  op: str
+  node: str
+  tags: Tuple[str, ...]
+  where: Tuple[str, ...]  # e.g. "signature:default", "initializer".
+  function: str  # "" in the top-level graph.
+  call_chain: Tuple[str, ...]  # functions from the top-level node inward.
+  reason: str
+
+  def describe(self) -> str:
+    text = "%s %r in graph %s" % (self.op, self.node, list(self.tags))
+    if self.function:
+      text += " in function %s (via %s)" % (self.function,
+                                            " -> ".join(self.call_chain))
+    return "%s, reached from %s: %s" % (
+        text, ", ".join(self.where) or "nothing (unused)", self.reason)
+
+  def as_json(self) -> dict:
+    return dataclasses.asdict(self)
+
+
+def _node_of(name: str) -> str:
+  return name.lstrip("^").split(":")[0]
+
+
+def _called_functions(node, library: Set[str]) -> List[str]:
+  called = []
+  if node.op in library:
+    called.append(node.op)
+  for value in node.attr.values():
+    if value.HasField("func") and value.func.name in library:
+      called.append(value.func.name)
+    for func in value.list.func:
+      if func.name in library:
+        called.append(func.name)
+  return called
+
+
+def _roots(meta_graph) -> Dict[str, List[str]]:
+  """Place label -> node names from which that place starts."""
+  roots: Dict[str, List[str]] = {}
+  for name, sig in meta_graph.signature_def.items():
+    tensors = []
+    for info in sig.outputs.values():
+      enc = info.WhichOneof("encoding")
+      if enc == "coo_sparse":
+        coo = info.coo_sparse
+        tensors += [coo.indices_tensor_name, coo.values_tensor_name,
+                    coo.dense_shape_tensor_name]
+      elif enc == "composite_tensor":
+        tensors += [c.name for c in info.composite_tensor.components]
+      else:
+        tensors.append(info.name)
+    roots["signature:" + name] = [_node_of(t) for t in tensors]
+  from tensorflow.core.framework import variable_pb2  # pylint: disable=g-import-not-at-top
+  inits = []
+  for serialized in meta_graph_lib.bytes_list(meta_graph, "variables"):
+    vdef = variable_pb2.VariableDef.FromString(serialized)
+    inits.append(_node_of(vdef.initializer_name))
+  roots["variable initializer"] = inits
+  roots["table initializer"] = [
+      _node_of(n) for n in meta_graph_lib.node_list(meta_graph,
+                                                    "table_initializer")]
+  roots["update_ops"] = [_node_of(n) for n in meta_graph_lib.node_list(
+      meta_graph, "update_ops")]
+  return roots
+
+
+def _reach(nodes, roots: Iterable[str]) -> Set[str]:
+  seen: Set[str] = set()
+  todo = [r for r in roots if r in nodes]
+  while todo:
+    name = todo.pop()
+    if name in seen:
+      continue
+    seen.add(name)
+    todo.extend(i for i in (_node_of(x) for x in nodes[name].input)
+                if i in nodes)
+  return seen
+
+
+def scan_meta_graph(meta_graph: meta_graph_pb2.MetaGraphDef) -> List[Finding]:
+  """The findings of one graph variant, in graph order.
+
+  Args:
+    meta_graph: a MetaGraphDef as read from `saved_model.pb`.
+
+  Returns:
+    One Finding per flagged node (top level or inside a function).
+  """
+  tags = tuple(sorted(meta_graph.meta_info_def.tags))
+  graph_def = meta_graph.graph_def
+  nodes = {n.name: n for n in graph_def.node}
+  functions = {f.signature.name: f for f in graph_def.library.function}
+  library = set(functions)
+  assets = {_node_of(t) for t in meta_graph_lib.node_list(
+      meta_graph, meta_graph_lib.ASSET_FILEPATHS)}
+  saver_allowed: Set[str] = set()
+  saver = meta_graph.saver_def
+  if saver.filename_tensor_name:
+    saver_allowed = _reach(nodes, [_node_of(saver.save_tensor_name),
+                                   _node_of(saver.restore_op_name)])
+  places: Dict[str, List[str]] = {}
+  for label, roots in _roots(meta_graph).items():
+    for name in _reach(nodes, roots):
+      places.setdefault(name, []).append(label)
+
+  def allowed(node) -> bool:
+    if node.op in op_policy.ASSET_READERS and len(node.input) > 1:
+      source = _node_of(node.input[1])
+      while source in nodes and nodes[source].op == "Identity":
+        source = _node_of(nodes[source].input[0])
+      return source in assets
+    return node.op in op_policy.SAVER_OPS and node.name in saver_allowed
+
+  findings: List[Finding] = []
+
+  def visit_function(fname, chain, where, done):
+    if fname in done:
+      return
+    done = done | {fname}
+    for fnode in functions[fname].node_def:
+      if fnode.op in op_policy.FLAGGED_OPS:
+        findings.append(Finding(fnode.op, fnode.name, tags, where, fname,
+                                chain + (fname,),
+                                op_policy.FLAGGED_OPS[fnode.op]))
+      for called in _called_functions(fnode, library):
+        visit_function(called, chain + (fname,), where, done)
+
+  for node in graph_def.node:
+    where = tuple(sorted(places.get(node.name, ())))
+    if node.op in op_policy.FLAGGED_OPS and not allowed(node):
+      findings.append(Finding(node.op, node.name, tags, where, "", (),
+                              op_policy.FLAGGED_OPS[node.op]))
+    for called in _called_functions(node, library):
+      visit_function(called, (node.name,), where, frozenset())
+  return findings
+
+
+def scan_meta_graphs(
+    meta_graphs: Iterable[meta_graph_pb2.MetaGraphDef]) -> List[Finding]:
+  """Findings of all graph variants, variant by variant."""
+  result = []
+  for meta_graph in meta_graphs:
+    result.extend(scan_meta_graph(meta_graph))
+  return result
+
+
+def scan_spec(spec) -> List[Finding]:
+  """Findings of a ModuleSpec (memoized on the spec)."""
+  return spec.memo("op_scan", lambda: scan_meta_graphs(spec.meta_graphs()))
+
+
+def check_policy(spec, handle: str, policy: Optional[str]) -> None:
+  """Raises UnsafeModuleError if `policy` is "strict" and there are findings.
+
+  Args:
+    spec: the ModuleSpec to check.
+    handle: what to name in the error.
+    policy: None/"" or "default" (no check) or "strict".
+
+  Raises:
+    ValueError: unknown policy.
+    UnsafeModuleError: strict policy and findings.
+  """
+  if policy in (None, "", "default"):
+    return
+  if policy != "strict":
+    raise ValueError("Unknown op policy %r (expected 'default' or 'strict')."
+                     % (policy,))
+  findings = scan_spec(spec)
+  if findings:
+    raise UnsafeModuleError(handle, findings)
