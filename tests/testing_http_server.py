@@ -82,7 +82,15 @@ class TestingHttpServer:
       def log_message(self, *args):
         pass
 
-    self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    class CountingServer(http.server.ThreadingHTTPServer):
+
+      def process_request(self, request, client_address):
+        with server._lock:  # pylint: disable=protected-access
+          server.connections += 1
+        super().process_request(request, client_address)
+
+    self.connections = 0  # Accepted TCP connections (whatever was sent).
+    self.httpd = CountingServer(("127.0.0.1", port), Handler)
     self.httpd.daemon_threads = True
     self.httpd.block_on_close = False
     self.port = self.httpd.server_address[1]
@@ -314,7 +322,8 @@ def member_boundary_truncation(members: Sequence[Tuple[tarfile.TarInfo,
 _ENV_VARS = ("CACHE_DIR_ENV", "LOAD_FORMAT_ENV", "DOWNLOAD_PROGRESS_ENV",
              "DISABLE_CERT_VALIDATION_ENV", "DOWNLOAD_ATTEMPTS_ENV",
              "DOWNLOAD_BACKOFF_ENV", "DOWNLOAD_TIMEOUT_ENV",
-             "MAX_MODULE_BYTES_ENV", "LOCK_STALE_ENV", "LOCK_POLL_ENV")
+             "MAX_MODULE_BYTES_ENV", "LOCK_STALE_ENV", "LOCK_POLL_ENV",
+             "CACHE_ONLY_ENV")
 
 
 class ResolvingTestCase(absltest.TestCase):

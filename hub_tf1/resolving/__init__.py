@@ -12,10 +12,12 @@ from hub_tf1.resolving.config import DownloadSettings
 from hub_tf1.resolving.config import LockSettings
 from hub_tf1.resolving.config import model_load_format
 from hub_tf1.resolving.errors import ArchiveTooLargeError
+from hub_tf1.resolving.errors import CacheNotWritableError
 from hub_tf1.resolving.errors import DownloadError
 from hub_tf1.resolving.errors import InvalidModuleArchiveError
 from hub_tf1.resolving.errors import LockLostError
 from hub_tf1.resolving.errors import ModuleHttpError
+from hub_tf1.resolving.errors import NotInCacheError
 from hub_tf1.resolving.errors import UnsafeArchiveError
 from hub_tf1.resolving.errors import UnsupportedHandleError
 from hub_tf1.resolving.resolver import resolve
@@ -26,12 +28,14 @@ tfhub_cache_dir = cache_dir
 
 __all__ = [
     "ArchiveTooLargeError",
+    "CacheNotWritableError",
     "DownloadError",
     "DownloadSettings",
     "InvalidModuleArchiveError",
     "LockLostError",
     "LockSettings",
     "ModuleHttpError",
+    "NotInCacheError",
     "UnsafeArchiveError",
     "UnsupportedHandleError",
     "cache_dir",

@@ -13,9 +13,15 @@ rename of a fully extracted and verified directory.  Anything else under the
 name (an empty or partial directory left by older versions) is replaced under
 the lock, but only once a good download is ready, so a failed download leaves
 the cache exactly as it was.
+
+A hit only reads (two stats): a cache prepared by an admin on a read-only
+share works.  A miss in a directory we cannot write raises
+`CacheNotWritableError`; in cache-only mode (TFHUB_CACHE_ONLY) a miss raises
+`NotInCacheError` before anything is written or fetched.
 """
 
 import datetime
+import errno
 import hashlib
 import os
 import socket
@@ -145,18 +151,32 @@ def get_or_download(handle: str, fetch: FetchFn,
 
   Returns:
     The module directory `<cache_root>/<sha1(handle)>`.
+
+  Raises:
+    NotInCacheError: a miss in cache-only mode (nothing fetched).
+    CacheNotWritableError: a miss in a cache directory we may not write.
+    LockLostError: the lock was taken from us too many times.
   """
   root = cache_root or config.cache_dir()
   key = cache_key(handle)
   module_dir = os.path.join(root, key)
   if is_complete(module_dir):
     return module_dir
+  if config.cache_only():
+    raise errors.NotInCacheError(handle, root, module_dir)
   settings = lock_settings or config.LockSettings.from_env()
-  tf.io.gfile.makedirs(root)
   for _ in range(_MAX_ROUNDS):
     lock = lock_lib.DownloadLock(module_dir, handle, settings)
-    if not lock.acquire(done=lambda: is_complete(module_dir)):
-      return module_dir
+    try:
+      tf.io.gfile.makedirs(root)
+      if not lock.acquire(done=lambda: is_complete(module_dir)):
+        return module_dir
+    except (PermissionError, tf.errors.PermissionDeniedError) as e:
+      raise errors.CacheNotWritableError(handle, root, str(e)) from e
+    except OSError as e:
+      if e.errno != errno.EROFS:
+        raise
+      raise errors.CacheNotWritableError(handle, root, str(e)) from e
     try:
       if is_complete(module_dir):
         return module_dir

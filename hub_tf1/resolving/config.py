@@ -7,6 +7,11 @@ The names are those of tensorflow_hub 0.15 (`TFHUB_CACHE_DIR`,
 `HUB_TF1_*` variables tune what the original did not let users tune: timeouts,
 retries, the lock timing and the extraction size limit.
 
+`TFHUB_CACHE_ONLY` (or `--tfhub_cache_only`) is ours too, named next to
+`TFHUB_CACHE_DIR` where users look for it: when true, nothing is downloaded
+(no HTTP request, no archive streamed from gs://); handles that would be
+downloaded are looked up in the cache only.
+
 Everything is read when needed, not at import time, so a test (or a program)
 can change the environment between two calls.
 """
@@ -23,6 +28,7 @@ CACHE_DIR_ENV = "TFHUB_CACHE_DIR"
 LOAD_FORMAT_ENV = "TFHUB_MODEL_LOAD_FORMAT"
 DOWNLOAD_PROGRESS_ENV = "TFHUB_DOWNLOAD_PROGRESS"
 DISABLE_CERT_VALIDATION_ENV = "TFHUB_DISABLE_CERT_VALIDATION"
+CACHE_ONLY_ENV = "TFHUB_CACHE_ONLY"
 
 MAX_MODULE_BYTES_ENV = "HUB_TF1_MAX_MODULE_BYTES"
 DOWNLOAD_TIMEOUT_ENV = "HUB_TF1_DOWNLOAD_TIMEOUT_SEC"
@@ -33,6 +39,7 @@ LOCK_POLL_ENV = "HUB_TF1_LOCK_POLL_SEC"
 
 CACHE_DIR_FLAG = "tfhub_cache_dir"
 LOAD_FORMAT_FLAG = "tfhub_model_load_format"
+CACHE_ONLY_FLAG = "tfhub_cache_only"
 
 COMPRESSED = "COMPRESSED"
 UNCOMPRESSED = "UNCOMPRESSED"
@@ -47,6 +54,7 @@ DEFAULT_LOCK_STALE_SEC = 60.0
 DEFAULT_LOCK_POLL_SEC = 1.0
 
 _FALSE_WORDS = ("0", "false", "no", "off")
+_TRUE_WORDS = ("1", "true", "yes", "on")
 
 
 def _define_flags() -> None:
@@ -67,6 +75,12 @@ def _define_flags() -> None:
         "COMPRESSED (download and cache the tarball), UNCOMPRESSED (read the "
         "module in place from the gs:// location the server names) or AUTO "
         "(= COMPRESSED); overridden by TFHUB_MODEL_LOAD_FORMAT.",
+        allow_override=True)
+  if CACHE_ONLY_FLAG not in flags.FLAGS:
+    flags.DEFINE_bool(
+        CACHE_ONLY_FLAG, False,
+        "Never download modules: use only what is in the cache "
+        "(overridden by the TFHUB_CACHE_ONLY environment variable).",
         allow_override=True)
 
 
@@ -120,6 +134,24 @@ def progress_setting() -> Optional[bool]:
   if not value:
     return None
   return value.strip().lower() not in _FALSE_WORDS
+
+
+def cache_only() -> bool:
+  """Whether downloads are forbidden (TFHUB_CACHE_ONLY / --tfhub_cache_only).
+
+  Raises:
+    ValueError: the environment variable is not a yes/no word.
+  """
+  raw = os.environ.get(CACHE_ONLY_ENV, "")
+  if not raw:
+    return bool(_flag_value(CACHE_ONLY_FLAG))
+  value = raw.strip().lower()
+  if value in _TRUE_WORDS:
+    return True
+  if value in _FALSE_WORDS:
+    return False
+  raise ValueError("%s=%r is not one of %s." % (
+      CACHE_ONLY_ENV, raw, ", ".join(_TRUE_WORDS + _FALSE_WORDS)))
 
 
 def cert_validation_disabled() -> bool:

@@ -9,6 +9,10 @@ the reason.
 
 import urllib.error
 
+import tensorflow as tf
+
+from hub_tf1 import errors as hub_errors
+
 
 class InvalidModuleArchiveError(IOError):
   """The downloaded bytes are not a complete, well-formed module archive."""
@@ -70,3 +74,35 @@ class UnsupportedHandleError(ValueError):
 
 class LockLostError(RuntimeError):
   """Another process took over our download lock (we looked dead to it)."""
+
+
+class NotInCacheError(hub_errors.Error, IOError):
+  """Cache-only mode (TFHUB_CACHE_ONLY) and the module is not in the cache."""
+
+  def __init__(self, handle: str, cache_root: str, module_dir: str):
+    super().__init__(
+        "TF-Hub module %s is not in the cache directory %s (no complete %s) "
+        "and TFHUB_CACHE_ONLY forbids downloading it. Load it once on a "
+        "connected machine with the same TFHUB_CACHE_DIR layout and copy the "
+        "cache directory." % (handle, cache_root, module_dir))
+    self.handle = handle
+    self.cache_root = cache_root
+    self.module_dir = module_dir
+
+
+class CacheNotWritableError(hub_errors.Error, tf.errors.PermissionDeniedError):
+  """A module missing from a cache directory we may not write to.
+
+  A `tf.errors.PermissionDeniedError`, which tensorflow_hub 0.15 raised here.
+  """
+
+  def __init__(self, handle: str, cache_root: str, reason: str):
+    super().__init__(
+        None, None,
+        "TF-Hub module %s is not in the cache directory %s, which is not "
+        "writable (%s). Ask whoever prepared the cache to add it, or point "
+        "TFHUB_CACHE_DIR at a writable directory." % (handle, cache_root,
+                                                      reason))
+    self.handle = handle
+    self.cache_root = cache_root
+    self.reason = reason

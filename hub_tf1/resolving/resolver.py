@@ -12,6 +12,11 @@ Dispatch, in the order tensorflow_hub 0.15 used:
    for a 303 whose body is the module's gs:// location; read it in place.
 4. Anything else is a path (local, `file://`, `gs://` directory, any file
    system tf.io.gfile knows), returned unchanged if it exists.
+
+Cache-only mode (TFHUB_CACHE_ONLY, see config.py) never downloads: cases 1-3
+are answered from the cache alone (whatever the load format, since an
+UNCOMPRESSED lookup needs the server), a miss raises `NotInCacheError`.
+Paths (case 4) are read as given.
 """
 
 import re
@@ -115,13 +120,18 @@ def resolve(handle: str) -> str:
     urllib.error.HTTPError: an HTTP error status (`ModuleHttpError`).
     ValueError: an unsafe archive member (`UnsafeArchiveError`), a handle of
       no supported form (`UnsupportedHandleError`).
+    NotInCacheError: cache-only mode and the module is not cached (an
+      IOError).
+    tf.errors.PermissionDeniedError: not cached and the cache directory is
+      read-only (`CacheNotWritableError`).
   """
   if not isinstance(handle, str):
     raise TypeError("A module handle must be a string, got %r." % (handle,))
   if not handle:
     raise _unsupported(handle, "it is empty")
   if handle.startswith(_HTTP_PREFIXES):
-    if config.model_load_format() == config.UNCOMPRESSED:
+    if (config.model_load_format() == config.UNCOMPRESSED and
+        not config.cache_only()):
       return _resolve_http_uncompressed(handle)
     return _resolve_http_compressed(handle)
   if handle.startswith("gs://") and handle.endswith(_TARBALL_SUFFIXES):
