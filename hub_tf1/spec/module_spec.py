@@ -35,8 +35,16 @@ class ModuleSpec(object):
   # -- graph variants --------------------------------------------------------
 
   def get_tags(self) -> List[frozenset]:
-    """The tag sets of the graph variants, sorted."""
-    return sorted(self._meta_graphs, key=sorted)
+    """The tag sets of the graph variants, as tensorflow_hub 0.15 lists them.
+
+    That is the variants in stored order, passed through `sorted()` of
+    frozensets, whose `<` is the proper-subset relation: a subset comes
+    before its supersets, incomparable sets keep their stored order.
+
+    Returns:
+      A list of frozensets of tag strings.
+    """
+    return sorted(self._order)
 
   def has_tags(self, tags) -> bool:
     return frozenset(tags or ()) in self._meta_graphs
