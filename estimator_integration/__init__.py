@@ -8,7 +8,8 @@
   `estimator_integration.demo`: the end-to-end demo job.
 
 Importing this package raises `ImportError` when TensorFlow has no Estimator
-(2.16 and later); `hub_tf1` imports it guarded.
+(2.16 and later); `hub_tf1` re-exports these names lazily (see its
+`__getattr__`), so this package imports the core and never the reverse.
 """
 
 from estimator_integration.exporter import LatestModuleExporter

@@ -1,19 +1,17 @@
 """Access to the tf.estimator API, with one clear error when it is missing.
 
-TensorFlow 2.16 and later ship no Estimator.  Everything in this package that
-needs it goes through `estimator_v1()`, so that importing the package on such a
-TensorFlow fails early with an `ImportError` that says why (callers such as
-`hub_tf1/__init__.py` guard the import and carry on without these names).
+Everything in this package that needs the Estimator goes through
+`estimator_v1()`, so that importing the package on a TensorFlow without one
+fails early with an `ImportError` that says why.  The check itself lives in
+the core (`hub_tf1/_estimator_check.py`), which also uses it to explain a
+missing `hub_tf1.LatestModuleExporter` without importing this package.
 """
 
 import types
 
 import tensorflow as tf
 
-_MISSING_MESSAGE = (
-    "tf.estimator is not available in TensorFlow %s (it was removed in 2.16); "
-    "the Estimator integration of hub_tf1 needs TensorFlow <= 2.15 with "
-    "tf-estimator-nightly or tensorflow-estimator installed.")
+from hub_tf1 import _estimator_check
 
 
 def estimator_v1() -> types.ModuleType:
@@ -22,19 +20,12 @@ def estimator_v1() -> types.ModuleType:
   Raises:
     ImportError: this TensorFlow has no Estimator.
   """
-  try:
-    api = tf.compat.v1.estimator
-    # The attribute is a lazy loader: touching a member performs the import.
-    api.Exporter  # pylint: disable=pointless-statement
-  except (AttributeError, ImportError) as e:
-    raise ImportError(_MISSING_MESSAGE % tf.__version__) from e
-  return api
+  missing = _estimator_check.missing_reason()
+  if missing:
+    raise ImportError(missing)
+  return tf.compat.v1.estimator
 
 
 def is_available() -> bool:
   """Whether `estimator_v1()` works in this process."""
-  try:
-    estimator_v1()
-  except ImportError:
-    return False
-  return True
+  return _estimator_check.missing_reason() is None

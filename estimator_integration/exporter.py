@@ -22,7 +22,7 @@ from absl import logging
 import tensorflow as tf
 
 from estimator_integration import _estimator_api
-from estimator_integration import _hub
+from hub_tf1 import fileio
 
 _tf_estimator = _estimator_api.estimator_v1()
 
@@ -219,7 +219,7 @@ class LatestModuleExporter(_tf_estimator.Exporter):
                  tf.compat.v1.train.Saver(sharded=True))
         saver.restore(session, checkpoint_path)
         export_dir = new_export_dir(export_path)
-        with _hub.fileio().atomic_directory(export_dir) as temp_dir:
+        with fileio.atomic_directory(export_dir) as temp_dir:
           for export_name, module in modules:
             module.export(
                 os.path.join(temp_dir, tf.compat.as_str_any(export_name)),

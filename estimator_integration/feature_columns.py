@@ -19,7 +19,10 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
 
-from estimator_integration import _hub
+from hub_tf1.module import module as module_lib
+from hub_tf1.spec import image
+from hub_tf1.spec import loading
+from hub_tf1.spec import module_spec as module_spec_lib
 
 # pylint: disable=g-direct-tensorflow-import
 # Extending feature columns needs the base classes, which TensorFlow keeps in
@@ -36,11 +39,10 @@ _COMBINERS = ("mean", "sqrtn", "sum")
 
 def _as_module_spec(spec: Any) -> Any:
   """A `hub_tf1.ModuleSpec` for a spec or a handle string."""
-  hub = _hub.hub()
-  if isinstance(spec, hub.ModuleSpec):
+  if isinstance(spec, module_spec_lib.ModuleSpec):
     return spec
   if isinstance(spec, (str, bytes)):
-    return hub.load_module_spec(tf.compat.as_str_any(spec))
+    return loading.load_module_spec(tf.compat.as_str_any(spec))
   raise ValueError("Unknown module spec type: %r (expected a hub_tf1.ModuleSpec "
                    "or a handle string)" % type(spec))
 
@@ -87,7 +89,7 @@ def _image_embedding_issues(module_spec: Any,
                   "which must have type float32 and name 'images'.")
   elif check_image_size:
     try:
-      _hub.hub().get_expected_image_size(module_spec)
+      image.get_expected_image_size(module_spec)
     except ValueError as e:
       issues.append("Module does not support hub.get_expected_image_size(); "
                     "original error was:\n" + str(e))
@@ -206,7 +208,7 @@ class _TextEmbeddingColumn(
 
   def _get_dense_tensor(self, inputs, weight_collections=None, trainable=None):
     del weight_collections  # Module variables go to the usual collections.
-    module = _hub.hub().Module(
+    module = module_lib.Module(
         self.module_spec, trainable=bool(self.trainable and trainable))
     return self._embed(inputs.get(self), module)
 
@@ -214,7 +216,7 @@ class _TextEmbeddingColumn(
     # `_trainable` is how DenseFeatures tells columns whether it trains.
     trainable = bool(self.trainable and
                      getattr(state_manager, "_trainable", True))
-    module = _hub.hub().Module(self.module_spec, trainable=trainable)
+    module = module_lib.Module(self.module_spec, trainable=trainable)
     state_manager.add_resource(self, MODULE_RESOURCE_NAME, module)
 
   def get_dense_tensor(self, transformation_cache, state_manager):
@@ -283,7 +285,7 @@ class _SparseTextEmbeddingColumn(
     return {self.key: tf.io.VarLenFeature(tf.string)}
 
   def _embed(self, tokens: tf.SparseTensor, trainable: bool) -> tf.Tensor:
-    module = _hub.hub().Module(self.module_spec, trainable=bool(trainable))
+    module = module_lib.Module(self.module_spec, trainable=bool(trainable))
     if self.default_value is not None:
       tokens, _ = tf.sparse.fill_empty_rows(tokens, self.default_value)
     token_embeddings = module(tokens.values)  # One row per token.
@@ -354,7 +356,7 @@ class _ImageEmbeddingColumn(
     if self.image_size:
       height, width = self.image_size
       return height, width
-    height, width = _hub.hub().get_expected_image_size(self.module_spec)
+    height, width = image.get_expected_image_size(self.module_spec)
     return height, width
 
   @property
@@ -364,12 +366,12 @@ class _ImageEmbeddingColumn(
 
   def _get_dense_tensor(self, inputs, weight_collections=None, trainable=None):
     del weight_collections, trainable  # The module is never trained here.
-    module = _hub.hub().Module(self.module_spec)
+    module = module_lib.Module(self.module_spec)
     return module({"images": inputs.get(self)})
 
   def create_state(self, state_manager):
     state_manager.add_resource(self, MODULE_RESOURCE_NAME,
-                               _hub.hub().Module(self.module_spec))
+                               module_lib.Module(self.module_spec))
 
   def get_dense_tensor(self, transformation_cache, state_manager):
     module = state_manager.get_resource(self, MODULE_RESOURCE_NAME)

@@ -23,26 +23,44 @@ from hub_tf1.spec.tensor_info import ParsedTensorInfo
 
 __version__ = "0.1.0"
 
-_ESTIMATOR_NAMES = ("LatestModuleExporter", "register_module_for_export",
-                    "text_embedding_column", "sparse_text_embedding_column",
-                    "image_embedding_column")
+# Names defined by later layers, imported on first use (PEP 562), so the core
+# never imports the Estimator layer or the TF2 side while it is itself being
+# imported: the dependency runs one way, from those layers to the core.
+_LAZY_NAMES = {
+    "LatestModuleExporter": "estimator_integration.exporter",
+    "register_module_for_export": "estimator_integration.exporter",
+    "text_embedding_column": "estimator_integration.feature_columns",
+    "sparse_text_embedding_column": "estimator_integration.feature_columns",
+    "image_embedding_column": "estimator_integration.feature_columns",
+    "load": "hub_tf1.tf2.loading",
+}
 
-try:
+
+def __getattr__(name: str):
+  """Imports a name of a later layer (Estimator integration, TF2) on first use.
+
+  Args:
+    name: the attribute asked for.
+
+  Returns:
+    The object, cached in this module for later lookups.
+
+  Raises:
+    AttributeError: `name` is not a hub_tf1 name, or it needs tf.estimator
+      and this TensorFlow has none (the message says which and why).
+  """
+  module_name = _LAZY_NAMES.get(name)
+  if module_name is None:
+    raise AttributeError("module 'hub_tf1' has no attribute %r" % name)
   # pylint: disable=g-import-not-at-top
-  from estimator_integration import LatestModuleExporter
-  from estimator_integration import image_embedding_column
-  from estimator_integration import register_module_for_export
-  from estimator_integration import sparse_text_embedding_column
-  from estimator_integration import text_embedding_column
-  _ESTIMATOR_ERROR = None
-except ImportError as e:  # TensorFlow >= 2.16 has no tf.estimator.
-  _ESTIMATOR_ERROR = e
-
-
-def __getattr__(name):
-  if name in _ESTIMATOR_NAMES:
-    raise AttributeError(
-        "hub_tf1.%s needs tf.estimator, which this TensorFlow does not have "
-        "(%s). Use TensorFlow 2.15 with tf-estimator-nightly for the "
-        "Estimator integration." % (name, _ESTIMATOR_ERROR))
-  raise AttributeError("module 'hub_tf1' has no attribute %r" % name)
+  import importlib
+  from hub_tf1 import _estimator_check
+  # pylint: enable=g-import-not-at-top
+  if module_name.startswith("estimator_integration."):
+    missing = _estimator_check.missing_reason()
+    if missing:
+      raise AttributeError("hub_tf1.%s needs tf.estimator: %s" %
+                           (name, missing))
+  value = getattr(importlib.import_module(module_name), name)
+  globals()[name] = value
+  return value

@@ -1,0 +1,94 @@
+"""The import graph runs one way: core <- Estimator layer (issue 15, item 1).
+
+Each check runs in a fresh interpreter, because what matters is what an
+import pulls in from nothing.
+"""
+
+import subprocess
+import sys
+import textwrap
+
+from absl.testing import absltest
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+  return subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
+                        capture_output=True, text=True, check=False)
+
+
+class ImportLayeringTest(absltest.TestCase):
+
+  def test_core_does_not_import_estimator_layer(self):
+    result = _run("""
+        import sys
+        import hub_tf1
+        print(sorted(m for m in sys.modules
+                     if m.split(".")[0] == "estimator_integration"))
+        """)
+    self.assertEqual(result.returncode, 0, result.stderr)
+    self.assertEqual(result.stdout.strip().splitlines()[-1], "[]")
+
+  def test_estimator_layer_imported_first_then_core(self):
+    result = _run("""
+        import estimator_integration
+        import hub_tf1
+        assert hub_tf1.LatestModuleExporter is (
+            estimator_integration.LatestModuleExporter)
+        print("same")
+        """)
+    if "no tf.estimator" in result.stderr:
+      self.skipTest("this TensorFlow has no Estimator")
+    self.assertEqual(result.returncode, 0, result.stderr)
+    self.assertEqual(result.stdout.strip().splitlines()[-1], "same")
+
+  def test_bug_in_estimator_layer_is_not_reported_as_missing_estimator(self):
+    # A module of the Estimator layer that fails to import for another reason
+    # must surface its own error, not "needs tf.estimator".
+    result = _run("""
+        import sys
+        import hub_tf1
+        from hub_tf1 import _estimator_check
+        if _estimator_check.missing_reason():
+          print("no-estimator")
+          sys.exit(0)
+        sys.modules["estimator_integration.exporter"] = None  # import fails
+        try:
+          hub_tf1.LatestModuleExporter
+        except ImportError as e:
+          print("ImportError", "needs tf.estimator" in str(e))
+        """)
+    self.assertEqual(result.returncode, 0, result.stderr)
+    last = result.stdout.strip().splitlines()[-1]
+    if last == "no-estimator":
+      self.skipTest("this TensorFlow has no Estimator")
+    self.assertEqual(last, "ImportError False")
+
+  def test_missing_estimator_message_names_version(self):
+    result = _run("""
+        import hub_tf1
+        from hub_tf1 import _estimator_check
+        reason = _estimator_check.missing_reason()
+        try:
+          hub_tf1.text_embedding_column
+          print("available", reason is None)
+        except AttributeError as e:
+          print("missing", "needs tf.estimator" in str(e) and
+                "TensorFlow" in str(e))
+        """)
+    self.assertEqual(result.returncode, 0, result.stderr)
+    self.assertIn(result.stdout.strip().splitlines()[-1],
+                  ("available True", "missing True"))
+
+  def test_unknown_name(self):
+    result = _run("""
+        import hub_tf1
+        try:
+          hub_tf1.no_such_name
+        except AttributeError as e:
+          print(e)
+        """)
+    self.assertIn("no attribute 'no_such_name'", result.stdout)
+
+
+if __name__ == "__main__":
+  absltest.main()
