@@ -18,10 +18,8 @@ from typing import List, Optional
 
 # name -> (module under hub_tf1.cli, one-line help).
 _COMMANDS = {
-    "inspect": ("inspect_command", "show what a module contains"),
     "scan": ("scan_command", "flag ops that reach files, network, processes"),
     "cache": ("cache_command", "list, prefetch or remove cached modules"),
-    "convert": ("convert_command", "write a TF1 Hub module as a TF2 SavedModel"),
 }
 
 
