@@ -6,7 +6,8 @@ Rules of this package:
   `run(args: argparse.Namespace) -> int` (the process exit code).
 * argparse is the one CLI convention of the project (no absl flags here), so
   the command can be called from tests in-process through `main(argv)`.
-* `_COMMANDS` below is the only list of subcommands; a subcommand module is
+* `_COMMANDS` below is the only list of subcommands (a command is listed
+  only once its file exists); a subcommand module is
   imported only when it is the one asked for, so `hub-tf1 cache list` does
   not pay for what `convert` imports.
 """
@@ -19,7 +20,6 @@ from typing import List, Optional
 # name -> (module under hub_tf1.cli, one-line help).
 _COMMANDS = {
     "scan": ("scan_command", "flag ops that reach files, network, processes"),
-    "cache": ("cache_command", "list, prefetch or remove cached modules"),
 }
 
 
