@@ -12,6 +12,11 @@ Importing this package raises `ImportError` when TensorFlow has no Estimator
 `__getattr__`), so this package imports the core and never the reverse.
 """
 
+# Before anything touches tf.estimator: on TF >= 2.16 this makes it exist.
+from estimator_integration import compat
+compat.install()
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from estimator_integration.exporter import LatestModuleExporter
 from estimator_integration.exporter import register_module_for_export
 from estimator_integration.feature_columns import image_embedding_column

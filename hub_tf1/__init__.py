@@ -56,11 +56,16 @@ def __getattr__(name: str):
   import importlib
   from hub_tf1 import _estimator_check
   # pylint: enable=g-import-not-at-top
-  if module_name.startswith("estimator_integration."):
-    missing = _estimator_check.missing_reason()
-    if missing:
-      raise AttributeError("hub_tf1.%s needs tf.estimator: %s" %
-                           (name, missing))
-  value = getattr(importlib.import_module(module_name), name)
+  try:
+    value = getattr(importlib.import_module(module_name), name)
+  except ImportError as e:
+    # Only the one real reason becomes "needs tf.estimator"; any other
+    # ImportError of a later layer is a bug and surfaces as it is.
+    missing = (module_name.startswith("estimator_integration.") and
+               _estimator_check.missing_reason())
+    if not missing:
+      raise
+    raise AttributeError("hub_tf1.%s needs tf.estimator: %s (%s)" %
+                         (name, missing, e)) from e
   globals()[name] = value
   return value
