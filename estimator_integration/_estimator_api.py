@@ -25,7 +25,3 @@ def estimator_v1() -> types.ModuleType:
     raise ImportError(missing)
   return tf.compat.v1.estimator
 
-
-def is_available() -> bool:
-  """Whether `estimator_v1()` works in this process."""
-  return _estimator_check.missing_reason() is None

@@ -10,8 +10,10 @@ Rules of this package:
 * The stand-ins hold behaviour we wrote from TF 2.15's documented behaviour
   (`distribute_training.py`) or refuse clearly (`tpu_stubs.py`: no TPU code
   exists any more); nothing here is copied from TensorFlow.
-* Not yet installed implicitly by `import hub_tf1` (issue 11 is open): call
-  `estimator_integration.compat.install()` before touching `tf.estimator`.
+* `estimator_integration/__init__.py` calls `install()` before anything
+  touches `tf.estimator` (so do `hub_tf1`'s lazy Estimator names, which
+  import that package); call it again after a later
+  `import tensorflow.compat.v1`, which re-creates `tf.compat`.
 """
 
 import importlib.util
@@ -37,11 +39,8 @@ def _register(name: str, module: types.ModuleType) -> None:
   parent_name, _, child = name.rpartition(".")
   if importlib.util.find_spec(parent_name) is None:
     return
-  try:
-    if importlib.util.find_spec(name) is not None:
-      return  # This TensorFlow still has its own.
-  except ModuleNotFoundError:
-    pass
+  if importlib.util.find_spec(name) is not None:
+    return  # This TensorFlow still has its own.
   sys.modules[name] = module
   setattr(importlib.import_module(parent_name), child, module)
 
@@ -73,9 +72,10 @@ def install() -> bool:
   if _installed:
     _attach(tf)  # `import tensorflow.compat.v1` re-creates tf.compat.
     return True
-  if _tf_minor(tf.__version__) <= (2, 15):
+  version = _tf_minor(tf.__version__)
+  if version <= (2, 15):
     return False
-  if "%d.%d" % _tf_minor(tf.__version__) not in TESTED_VERSIONS:
+  if "%d.%d" % version not in TESTED_VERSIONS:
     logging.warning(
         "hub_tf1's Estimator compatibility layer was tested with TensorFlow "
         "%s, not %s; tf.estimator may fail.", ", ".join(TESTED_VERSIONS),
@@ -86,7 +86,7 @@ def install() -> bool:
           "TensorFlow %s has no tf.estimator; hub_tf1 runs the last Estimator "
           "wheel on it, which needs the package %r: pip install "
           "tf-estimator-nightly==2.16.0.dev2024012409 tf-keras==%d.%d" %
-          ((tf.__version__, name) + _tf_minor(tf.__version__)))
+          ((tf.__version__, name) + version))
   _register("tensorflow.python.distribute.estimator_training",
             distribute_training.as_module())
   for name, module in tpu_stubs.modules().items():
