@@ -11,6 +11,7 @@ import types
 
 import tensorflow as tf
 
+from estimator_integration import compat
 from hub_tf1 import _estimator_check
 
 
@@ -18,8 +19,10 @@ def estimator_v1() -> types.ModuleType:
   """Returns `tf.compat.v1.estimator`.
 
   Raises:
-    ImportError: this TensorFlow has no Estimator.
+    ImportError: this TensorFlow has no Estimator (the message says what to
+      install).
   """
+  compat.install()  # Raises naming the wheels on TF >= 2.16 without them.
   missing = _estimator_check.missing_reason()
   if missing:
     raise ImportError(missing)

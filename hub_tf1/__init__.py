@@ -6,6 +6,15 @@ A drop-in replacement for the TF1 API of tensorflow_hub 0.15:
     module = hub.Module("/path/or/url/of/module")
 """
 
+# First, so that a legacy job's `tf.estimator` exists on TF >= 2.16 whichever
+# of `import tensorflow` and `import hub_tf1` comes first.  The compat package
+# imports only TensorFlow (it sits below the core: docs/ARCHITECTURE.md) and
+# nothing of the Estimator until it is used.
+from estimator_integration import compat as _estimator_compat
+_estimator_compat.install(required=False)
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+
 from hub_tf1.format.protos import ImageModuleInfo
 from hub_tf1.inspection.scan import UnsafeModuleError
 from hub_tf1.module.eval_function import eval_function_for_module

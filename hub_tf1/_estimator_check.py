@@ -23,7 +23,8 @@ def missing_reason() -> Optional[str]:
     # A lazy loader: touching a member performs the import.
     tf.compat.v1.estimator.Exporter  # pylint: disable=pointless-statement
   except (AttributeError, ImportError) as e:
-    return ("TensorFlow %s has no tf.estimator (it was removed in 2.16; "
-            "use TensorFlow <= 2.15 with tf-estimator-nightly): %s" %
-            (tf.__version__, e))
+    return ("TensorFlow %s has no tf.estimator (removed in 2.16; hub_tf1 runs "
+            "the last Estimator wheel on 2.16-2.21 with tf-keras: pip install "
+            "tf-estimator-nightly==2.16.0.dev2024012409 tf-keras==<TF major."
+            "minor>): %s" % (tf.__version__, e))
   return None

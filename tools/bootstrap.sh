@@ -3,7 +3,9 @@
 # files, idempotently: a venv whose stamp matches its pins is left alone.
 #
 #   .venv/legacy  TF 2.15.1 + tf-estimator-nightly (the main environment)
-#   .venv/modern  TF 2.21 (core only: no Estimator exists there)
+#   .venv/modern  TF 2.21 + tf-keras 2.21 + tf-estimator-nightly on the newest
+#                 Python that TF 2.21 supports and pyenv here has (3.13, then
+#                 3.12; else 3.11, with the reason printed)
 #   .venv/ref     tensorflow_hub 0.15.0 on top of .venv/legacy (interop and
 #                 benchmark reference; never imported by our own code)
 #
@@ -12,6 +14,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 PYTHON="${HUB_TF1_BASE_PYTHON:-$(command -v python3.11 || command -v python3)}"
+PYENV_VERSIONS="${PYENV_ROOT:-$HOME/.pyenv}/versions"
 PIP_FLAGS=(--disable-pip-version-check --no-input -q)
 
 stamp_of() {  # The content hash that decides whether a venv is current.
@@ -22,9 +25,9 @@ venv_current() {  # venv_current NAME STAMP
   [[ -x ".venv/$1/bin/python" && -f ".venv/$1/.stamp" && "$(cat ".venv/$1/.stamp")" == "$2" ]]
 }
 
-make_venv() {  # make_venv NAME
+make_venv() {  # make_venv NAME [PYTHON]
   rm -rf ".venv/$1"
-  "$PYTHON" -m venv ".venv/$1"
+  "${2:-$PYTHON}" -m venv ".venv/$1"
   ".venv/$1/bin/pip" install "${PIP_FLAGS[@]}" --upgrade "pip==24.3.1"
 }
 
@@ -45,12 +48,39 @@ bootstrap_legacy() {
   echo "$stamp" > .venv/legacy/.stamp
 }
 
+modern_python() {  # Prints the interpreter for .venv/modern; reasons go to stderr.
+  if [[ -n "${HUB_TF1_MODERN_PYTHON:-}" ]]; then
+    echo "$HUB_TF1_MODERN_PYTHON"; return 0
+  fi
+  local v candidate
+  for v in 3.13 3.12; do  # TF 2.21 supports 3.10-3.13.
+    for candidate in "$PYENV_VERSIONS"/$v.*/bin/python$v "$(command -v python$v || true)"; do
+      if [[ -x "$candidate" ]]; then echo "$candidate"; return 0; fi
+    done
+  done
+  echo "bootstrap: no Python 3.13 or 3.12 found (looked in $PYENV_VERSIONS and" \
+       "on PATH); .venv/modern falls back to $PYTHON" >&2
+  echo "$PYTHON"
+}
+
 bootstrap_modern() {
-  local stamp; stamp="$(stamp_of requirements/modern.txt)"
+  local python; python="$(modern_python)"
+  local stamp; stamp="$(stamp_of requirements/modern.txt requirements/modern-estimator.txt)-$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
   venv_current modern "$stamp" && return 0
-  echo "bootstrap: creating .venv/modern (TensorFlow 2.21)"
-  make_venv modern
-  .venv/modern/bin/pip install "${PIP_FLAGS[@]}" -r requirements/modern.txt
+  echo "bootstrap: creating .venv/modern (TensorFlow 2.21 + tf-estimator-nightly, $("$python" --version))"
+  make_venv modern "$python"
+  local pip=.venv/modern/bin/pip
+  if [[ "$("$python" -c 'import sys; print(sys.version_info[:2] == (3, 13))')" == True ]]; then
+    "$pip" install "${PIP_FLAGS[@]}" -r requirements/modern.txt
+  else
+    # The full pins were resolved on 3.13 (numpy 2.5 needs >= 3.12, ...): on
+    # another Python pin only what decides behaviour and let pip resolve the rest.
+    echo "bootstrap: $("$python" --version) is not 3.13; installing only the" \
+         "tensorflow, tf_keras and pytest pins of requirements/modern.txt"
+    "$pip" install "${PIP_FLAGS[@]}" $(grep -E '^(tensorflow|tf_keras|keras|pytest)==' requirements/modern.txt)
+  fi
+  "$pip" install "${PIP_FLAGS[@]}" --no-deps \
+    "$(grep -E '^tf-estimator-nightly==' requirements/modern-estimator.txt)"
   echo "$stamp" > .venv/modern/.stamp
 }
 

@@ -10,10 +10,14 @@ Rules of this package:
 * The stand-ins hold behaviour we wrote from TF 2.15's documented behaviour
   (`distribute_training.py`) or refuse clearly (`tpu_stubs.py`: no TPU code
   exists any more); nothing here is copied from TensorFlow.
-* `estimator_integration/__init__.py` calls `install()` before anything
-  touches `tf.estimator` (so do `hub_tf1`'s lazy Estimator names, which
-  import that package); call it again after a later
-  `import tensorflow.compat.v1`, which re-creates `tf.compat`.
+* `hub_tf1/__init__.py` and `estimator_integration/__init__.py` call
+  `install(required=False)` first thing, so legacy jobs that do
+  `import tensorflow as tf` and then the hub import (or the reverse) find
+  `tf.estimator`; the Estimator layer's modules call `install()`, which
+  raises when the Estimator wheel is missing.  This package imports nothing
+  of hub_tf1 or of the rest of `estimator_integration` (it sits below both;
+  docs/ARCHITECTURE.md), and nothing of the Estimator until a job uses it
+  (`attach.py`).
 """
 
 import importlib.util
@@ -22,11 +26,12 @@ import types
 
 from absl import logging
 
-from estimator_integration.compat import distribute_training
-from estimator_integration.compat import tpu_stubs
+from estimator_integration.compat import attach
 
 # TensorFlow minor versions this layer was tested with.
 TESTED_VERSIONS = ("2.15", "2.21")
+# The last Estimator build (the tensorflow/estimator repository is archived).
+ESTIMATOR_WHEEL = "2.16.0.dev2024012409"
 _installed = False
 
 
@@ -45,52 +50,67 @@ def _register(name: str, module: types.ModuleType) -> None:
   setattr(importlib.import_module(parent_name), child, module)
 
 
-def _attach(tf) -> None:
-  """Puts `tf.estimator` etc. back onto TensorFlow's API modules."""
-  # pylint: disable=g-import-not-at-top
-  from tensorflow_estimator.python.estimator.api._v1 import estimator as v1
-  from tensorflow_estimator.python.estimator.api._v2 import estimator as v2
-  # pylint: enable=g-import-not-at-top
-  tf.estimator = v2
-  tf.compat.v1.estimator = v1
-  tf.compat.v2.estimator = v2
-
-
-def install() -> bool:
+def install(required: bool = True) -> bool:
   """Makes `tf.estimator` usable on this TensorFlow, when it needs help.
+
+  Args:
+    required: raise when the layer is needed but the Estimator wheel or
+      tf-keras is missing; with False, return False instead (the core calls it
+      so, as it works without an Estimator).
 
   Returns:
     True when the layer is active (TensorFlow >= 2.16 with the Estimator wheel
     installed), False when it is not needed or cannot help.
 
   Raises:
-    ImportError: TensorFlow >= 2.16 and the Estimator wheel or its `tf_keras`
-      dependency is missing (the message says what to install).
+    ImportError: `required`, TensorFlow >= 2.16 and the Estimator wheel or its
+      `tf_keras` dependency is missing (the message says what to install).
   """
   global _installed
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   if _installed:
-    _attach(tf)  # `import tensorflow.compat.v1` re-creates tf.compat.
+    attach.attach_everywhere()
     return True
   version = _tf_minor(tf.__version__)
   if version <= (2, 15):
     return False
+  for name in ("tensorflow_estimator", "tf_keras"):
+    if importlib.util.find_spec(name) is None:
+      if not required:
+        return False
+      raise ImportError(
+          "TensorFlow %s has no tf.estimator; hub_tf1 runs the last Estimator "
+          "wheel on it, which needs the package %r: %s" %
+          (tf.__version__, name, pip_line(tf.__version__)))
   if "%d.%d" % version not in TESTED_VERSIONS:
     logging.warning(
         "hub_tf1's Estimator compatibility layer was tested with TensorFlow "
         "%s, not %s; tf.estimator may fail.", ", ".join(TESTED_VERSIONS),
         tf.__version__)
-  for name in ("tensorflow_estimator", "tf_keras"):
-    if importlib.util.find_spec(name) is None:
-      raise ImportError(
-          "TensorFlow %s has no tf.estimator; hub_tf1 runs the last Estimator "
-          "wheel on it, which needs the package %r: pip install "
-          "tf-estimator-nightly==2.16.0.dev2024012409 tf-keras==%d.%d" %
-          ((tf.__version__, name) + version))
+  # pylint: disable=g-import-not-at-top
+  from estimator_integration.compat import distribute_training
+  from estimator_integration.compat import tpu_stubs
+  # pylint: enable=g-import-not-at-top
   _register("tensorflow.python.distribute.estimator_training",
             distribute_training.as_module())
   for name, module in tpu_stubs.modules().items():
     _register(name, module)
-  _attach(tf)
+  attach.install_hook()
   _installed = True
   return True
+
+
+def pip_line(tf_version: str) -> str:
+  """The install command that gives this TensorFlow an Estimator.
+
+  Args:
+    tf_version: `tf.__version__`.
+
+  Returns:
+    A `pip install ...` line for the wheels the layer needs.
+  """
+  major, minor = _tf_minor(tf_version)
+  if (major, minor) <= (2, 15):
+    return "pip install tf-estimator-nightly==%s" % ESTIMATOR_WHEEL
+  return "pip install tf-estimator-nightly==%s tf-keras==%d.%d" % (
+      ESTIMATOR_WHEEL, major, minor)
