@@ -125,8 +125,7 @@ def text_module_fn(vocabulary_path: str,
   combined = tf.nn.safe_embedding_lookup_sparse(
       embeddings, token_ids, combiner="sqrtn")
   if batch_norm:
-    combined = tf.compat.v1.layers.batch_normalization(
-        combined, training=is_training, name="batch_norm")
+    combined = _batch_norm(combined, is_training, "batch_norm")
   if is_training:
     combined = tf.compat.v1.nn.dropout(combined, rate=0.1, seed=11)
   hub.add_signature("default", {"default": sentences}, {"default": combined})
@@ -135,6 +134,39 @@ def text_module_fn(vocabulary_path: str,
   word_vectors = tf.compat.v1.nn.embedding_lookup(
       embeddings, table.lookup(words), partition_strategy="div")
   hub.add_signature("words", {"default": words}, {"default": word_vectors})
+
+
+def _batch_norm(x: tf.Tensor, is_training: bool, scope: str,
+                momentum: float = 0.99, epsilon: float = 1e-3) -> tf.Tensor:
+  """Batch normalisation over axis 0, written with TF ops only.
+
+  `tf.compat.v1.layers.batch_normalization` needs Keras 2 (on TF >= 2.16,
+  TF_USE_LEGACY_KERAS=1); this keeps the demo module buildable either way
+  with the same variables (`gamma`, `beta`, `moving_mean`,
+  `moving_variance`) and, in training, the two moving-average updates in
+  UPDATE_OPS.
+  """
+  width = x.shape[-1]
+  with tf.compat.v1.variable_scope(scope):
+    gamma = tf.compat.v1.get_variable("gamma", [width],
+                                      initializer=tf.ones_initializer())
+    beta = tf.compat.v1.get_variable("beta", [width],
+                                     initializer=tf.zeros_initializer())
+    statistics = [
+        tf.compat.v1.get_variable(name, [width], initializer=initializer,
+                                  trainable=False)
+        for name, initializer in (("moving_mean", tf.zeros_initializer()),
+                                  ("moving_variance", tf.ones_initializer()))]
+    if not is_training:
+      return tf.nn.batch_normalization(x, statistics[0], statistics[1], beta,
+                                       gamma, epsilon)
+    moments = tf.nn.moments(x, axes=[0])
+    for variable, batch_value in zip(statistics, moments):
+      update = variable.assign_sub((variable - batch_value) * (1 - momentum))
+      tf.compat.v1.add_to_collection(tf.compat.v1.GraphKeys.UPDATE_OPS,
+                                     update.op)
+    return tf.nn.batch_normalization(x, moments[0], moments[1], beta, gamma,
+                                     epsilon)
 
 
 def make_text_module(module_dir: str,

@@ -14,11 +14,7 @@ import tempfile
 
 from absl.testing import absltest
 
-try:
-  import estimator_integration  # pylint: disable=g-import-not-at-top,unused-import
-  _SKIP_REASON = None
-except ImportError as e:  # TF >= 2.16: no tf.estimator.
-  _SKIP_REASON = "Estimator integration unavailable: %s" % e
+import estimator_integration  # pylint: disable=unused-import
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _GUARD_SECS = 900  # Hang guard only.
@@ -28,8 +24,6 @@ class ClusterDemoTest(absltest.TestCase):
 
   def setUp(self):
     super().setUp()
-    if _SKIP_REASON:
-      self.skipTest(_SKIP_REASON)
 
   def test_cluster_demo(self):
     output_dir = tempfile.mkdtemp(dir=absltest.get_default_test_tmpdir())

@@ -18,11 +18,7 @@ import time
 
 from absl.testing import absltest
 
-try:
-  from estimator_integration import cluster  # pylint: disable=g-import-not-at-top
-  _SKIP_REASON = None
-except ImportError as e:  # TF >= 2.16: the package needs tf.estimator.
-  _SKIP_REASON = "Estimator integration unavailable: %s" % e
+from estimator_integration import cluster
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Upper bound for anything that should take a few seconds; only guards
@@ -62,8 +58,6 @@ class LocalClusterTest(absltest.TestCase):
 
   def setUp(self):
     super().setUp()
-    if _SKIP_REASON:
-      self.skipTest(_SKIP_REASON)
     self.tmp = tempfile.mkdtemp(dir=absltest.get_default_test_tmpdir())
     self.env = dict(os.environ)
 
@@ -175,8 +169,6 @@ class CommandLineTest(absltest.TestCase):
 
   def setUp(self):
     super().setUp()
-    if _SKIP_REASON:
-      self.skipTest(_SKIP_REASON)
     self.env = dict(os.environ)
     self.env["PYTHONPATH"] = os.pathsep.join(
         [_REPO] + [p for p in self.env.get("PYTHONPATH", "").split(os.pathsep)

@@ -28,14 +28,10 @@ from absl.testing import absltest
 import numpy as np
 import tensorflow as tf
 
-try:
-  from estimator_integration import cluster  # pylint: disable=g-import-not-at-top
-  from estimator_integration import demo_model  # pylint: disable=g-import-not-at-top
-  from estimator_integration import exporter as exporter_lib  # pylint: disable=g-import-not-at-top
-  import hub_tf1 as hub  # pylint: disable=g-import-not-at-top
-  _SKIP_REASON = None
-except ImportError as e:  # TF >= 2.16: no tf.estimator.
-  _SKIP_REASON = "Estimator integration unavailable: %s" % e
+from estimator_integration import cluster
+from estimator_integration import demo_model
+from estimator_integration import exporter as exporter_lib
+import hub_tf1 as hub
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Bounds that only guard against hangs; no assertion is made on durations.
@@ -43,9 +39,9 @@ _JOB_TIMEOUT_SECS = 420
 _EVENT_TIMEOUT_SECS = 240
 _ECHO = (r"HUB_DEMO_EVENT|Saving checkpoints for|Exported \d+ module|"
          r"Exiting evaluation|Restoring parameters|Traceback|Error")
-_CHIEF = cluster.Task("chief", 0) if not _SKIP_REASON else None
-_WORKER1 = cluster.Task("worker", 1) if not _SKIP_REASON else None
-_EVALUATOR = cluster.Task("evaluator", 0) if not _SKIP_REASON else None
+_CHIEF = cluster.Task("chief", 0)
+_WORKER1 = cluster.Task("worker", 1)
+_EVALUATOR = cluster.Task("evaluator", 0)
 
 
 def _step_of(checkpoint_path: str) -> int:
@@ -57,8 +53,6 @@ class ClusterTrainingTest(absltest.TestCase):
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    if _SKIP_REASON:
-      return
     cls.root = tempfile.mkdtemp(dir=absltest.get_default_test_tmpdir())
     cls.module_dir = demo_model.make_text_module(
         os.path.join(cls.root, "module"))
@@ -67,8 +61,6 @@ class ClusterTrainingTest(absltest.TestCase):
 
   def setUp(self):
     super().setUp()
-    if _SKIP_REASON:
-      self.skipTest(_SKIP_REASON)
 
   def _cluster(self, name: str, max_steps: int, step_delay_secs: float,
                save_checkpoints_steps: int):

@@ -1,13 +1,15 @@
 """Facts about the interpreter and TensorFlow build the tests run under.
 
 The suite runs twice: under Bazel with .venv/legacy (TF 2.15.1 plus the
-tf-estimator-nightly Estimator) and under pytest with .venv/modern (TF >= 2.16,
-no Estimator).  These tests pin down that each run really uses the intended
+tf-estimator-nightly Estimator) and under pytest with .venv/modern (TF 2.21 on
+Python 3.13, the same Estimator wheel through estimator_integration/compat).  These tests pin down that each run really uses the intended
 environment, so a silently wrong interpreter or estimator build fails loudly.
 """
 
+import glob
 import importlib.metadata
 import os
+import subprocess
 import sys
 
 from absl.testing import absltest
@@ -104,7 +106,7 @@ class LegacyEstimatorTest(absltest.TestCase):
 
 
 class ModernTensorFlowTest(absltest.TestCase):
-  """The modern environment: TF >= 2.16 without any Estimator."""
+  """The modern environment: TF 2.21, whose Estimator comes from our layer."""
 
   def setUp(self):
     super().setUp()
@@ -113,13 +115,40 @@ class ModernTensorFlowTest(absltest.TestCase):
                     "environment (.venv/modern) checks run under pytest" %
                     tf.__version__)
 
-  def test_estimator_is_unavailable(self):
-    self.assertFalse(_has_estimator())
-    with self.assertRaises(ImportError):
-      import tensorflow_estimator.python.estimator.estimator  # pylint: disable=g-import-not-at-top,unused-import
+  def test_tensorflow_is_2_21_0(self):
+    self.assertEqual(tf.__version__, "2.21.0")
 
-  def test_no_estimator_distribution_is_installed(self):
-    self.assertFalse(_installed(_NIGHTLY))
+  def test_python_is_the_newest_that_pyenv_offers(self):
+    pyenv = os.path.join(os.environ.get("PYENV_ROOT") or
+                         os.path.expanduser("~/.pyenv"), "versions")
+    for minor in (13, 12):
+      if glob.glob(os.path.join(pyenv, "3.%d.*" % minor, "bin",
+                                "python3.%d" % minor)):
+        self.assertEqual(sys.version_info[:2], (3, minor))
+        return
+    self.skipTest("no Python 3.13 or 3.12 under %s: the bootstrap fell back "
+                  "to %s" % (pyenv, sys.version.split()[0]))
+
+  def test_tensorflow_alone_has_no_estimator(self):
+    # In a fresh interpreter, before anything of ours is imported.
+    result = subprocess.run(
+        [sys.executable, "-c", "import tensorflow as tf; "
+         "print(hasattr(tf.compat.v1, 'estimator'))"],
+        capture_output=True, text=True, check=True)
+    self.assertEqual(result.stdout.strip().splitlines()[-1], "False")
+
+  def test_hub_tf1_import_gives_the_nightly_estimator(self):
+    import hub_tf1  # pylint: disable=g-import-not-at-top,unused-import
+    self.assertTrue(_has_estimator())
+    estimator_module = sys.modules[tf.compat.v1.estimator.Estimator.__module__]
+    dist = importlib.metadata.distribution(_NIGHTLY)
+    owned = {os.path.realpath(dist.locate_file(f)) for f in dist.files}
+    self.assertIn(os.path.realpath(estimator_module.__file__), owned)
+
+  def test_pinned_distributions(self):
+    self.assertEqual(importlib.metadata.version(_NIGHTLY),
+                     "2.16.0.dev2024012409")
+    self.assertEqual(importlib.metadata.version("tf_keras"), "2.21.0")
     self.assertFalse(_installed(_RELEASE))
 
 

@@ -13,11 +13,7 @@ import tempfile
 
 from absl.testing import absltest
 
-try:
-  import estimator_integration  # pylint: disable=g-import-not-at-top,unused-import
-  _SKIP_REASON = None
-except ImportError as e:  # TF >= 2.16: no tf.estimator.
-  _SKIP_REASON = "Estimator integration unavailable: %s" % e
+import estimator_integration  # pylint: disable=unused-import
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _GUARD_SECS = 600  # Hang guard only.
@@ -51,8 +47,6 @@ class DemoTest(absltest.TestCase):
 
   def setUp(self):
     super().setUp()
-    if _SKIP_REASON:
-      self.skipTest(_SKIP_REASON)
 
   def test_local_demo(self):
     stdout = run_demo(self, "--local", "--max_steps=80",

@@ -12,14 +12,10 @@ from absl.testing import absltest
 import numpy as np
 import tensorflow as tf
 
-try:
-  import estimator_integration as ei  # pylint: disable=g-import-not-at-top
-  from estimator_integration import demo_model  # pylint: disable=g-import-not-at-top
-  from estimator_integration import exporter as exporter_lib  # pylint: disable=g-import-not-at-top
-  import hub_tf1 as hub  # pylint: disable=g-import-not-at-top
-  _SKIP_REASON = None
-except ImportError as e:  # TF >= 2.16: no tf.estimator.
-  _SKIP_REASON = "Estimator integration unavailable: %s" % e
+import estimator_integration as ei
+from estimator_integration import demo_model
+from estimator_integration import exporter as exporter_lib
+import hub_tf1 as hub
 
 
 def _tmpdir() -> str:
@@ -35,8 +31,6 @@ class RegisterModuleForExportTest(absltest.TestCase):
 
   def setUp(self):
     super().setUp()
-    if _SKIP_REASON:
-      self.skipTest(_SKIP_REASON)
 
   def test_collection_and_duplicates(self):
     with tf.Graph().as_default() as graph:
@@ -86,8 +80,6 @@ class LatestModuleExporterTest(absltest.TestCase):
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    if _SKIP_REASON:
-      return
     cls.root = _tmpdir()
     cls.module_dir = demo_model.make_text_module(
         os.path.join(cls.root, "module"))
@@ -100,8 +92,6 @@ class LatestModuleExporterTest(absltest.TestCase):
 
   def setUp(self):
     super().setUp()
-    if _SKIP_REASON:
-      self.skipTest(_SKIP_REASON)
 
   def _estimator(self, model_fn=None, model_dir=None):
     estimator = demo_model.make_estimator(self.cfg)

@@ -17,13 +17,9 @@ from absl.testing import absltest
 import numpy as np
 import tensorflow as tf
 
-try:
-  import estimator_integration as ei  # pylint: disable=g-import-not-at-top
-  from estimator_integration import demo_model  # pylint: disable=g-import-not-at-top
-  import hub_tf1 as hub  # pylint: disable=g-import-not-at-top
-  _SKIP_REASON = None
-except ImportError as e:  # TF >= 2.16: no tf.estimator.
-  _SKIP_REASON = "Estimator integration unavailable: %s" % e
+import estimator_integration as ei
+from estimator_integration import demo_model
+import hub_tf1 as hub
 
 _MODULE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "testdata",
                        "fixtures", "ref_modules", "train_eval_bn_dropout")
@@ -90,8 +86,6 @@ class FineTuningTest(absltest.TestCase):
 
   def setUp(self):
     super().setUp()
-    if _SKIP_REASON:
-      self.skipTest(_SKIP_REASON)
     self.model_dir = tempfile.mkdtemp(dir=absltest.get_default_test_tmpdir())
 
   def test_graphs_per_mode(self):

@@ -12,12 +12,8 @@ from absl.testing import absltest
 import numpy as np
 import tensorflow as tf
 
-try:
-  import estimator_integration as ei  # pylint: disable=g-import-not-at-top
-  import hub_tf1 as hub  # pylint: disable=g-import-not-at-top
-  _SKIP_REASON = None
-except ImportError as e:  # TF >= 2.16: no tf.estimator.
-  _SKIP_REASON = "Estimator integration unavailable: %s" % e
+import estimator_integration as ei
+import hub_tf1 as hub
 
 _FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                          "testdata", "fixtures", "ref_modules")
@@ -25,6 +21,20 @@ _TEXT = os.path.join(_FIXTURES, "text_embedding_nnlm")
 _TOKENS = os.path.join(_FIXTURES, "text_embedding_tokens")
 _IMAGE = os.path.join(_FIXTURES, "image_feature_vector")
 _MULTI = os.path.join(_FIXTURES, "multi_signature")
+
+
+def _dense_features(columns):
+  """Keras 2's v1 DenseFeatures: tf.keras's on TF <= 2.15, else tf_keras's.
+
+  Keras 3 has no feature-column layer; on TF >= 2.16 the Estimator itself
+  uses tf_keras, whose v1 API is what `tf.compat.v1.keras` is with
+  TF_USE_LEGACY_KERAS=1 (reached directly here, as that variable is unset).
+  """
+  layers = tf.compat.v1.keras.layers
+  if not hasattr(layers, "DenseFeatures"):
+    import tf_keras.api._v1.keras as tf_keras_v1  # pylint: disable=g-import-not-at-top
+    layers = tf_keras_v1.layers
+  return layers.DenseFeatures(columns)
 
 
 def _spec(module_fn):
@@ -42,8 +52,6 @@ class _Base(absltest.TestCase):
 
   def setUp(self):
     super().setUp()
-    if _SKIP_REASON:
-      self.skipTest(_SKIP_REASON)
 
 
 class TextEmbeddingColumnTest(_Base):
@@ -113,7 +121,7 @@ class TextEmbeddingColumnTest(_Base):
   def test_v2_protocol_keeps_one_module_per_state(self):
     with tf.Graph().as_default():
       column = ei.text_embedding_column("text", _TEXT, trainable=True)
-      layer = tf.compat.v1.keras.layers.DenseFeatures([column])
+      layer = _dense_features([column])
       dense = layer({"text": tf.constant([["a b"], ["c"]])})
       direct = hub.Module(_TEXT, name="direct")(tf.constant(["a b", "c"]))
       trainable = [v.op.name for v in tf.compat.v1.trainable_variables()]
@@ -268,7 +276,7 @@ class ImageEmbeddingColumnTest(_Base):
     images = np.random.RandomState(1).rand(3, 16, 16, 3).astype(np.float32)
     with tf.Graph().as_default():
       column = ei.image_embedding_column("img", _IMAGE)
-      dense = tf.compat.v1.keras.layers.DenseFeatures([column])(
+      dense = _dense_features([column])(
           {"img": tf.constant(images)})
       direct = hub.Module(_IMAGE, name="direct")({"images": images})
       got, want = _run([dense, direct])

@@ -18,12 +18,30 @@ def _run(code: str) -> subprocess.CompletedProcess:
 
 class ImportLayeringTest(absltest.TestCase):
 
-  def test_core_does_not_import_estimator_layer(self):
+  def test_core_imports_only_the_compat_package_of_the_estimator_layer(self):
+    # estimator_integration.compat sits below the core (it only patches
+    # TensorFlow); nothing else of the Estimator layer, and nothing of the
+    # Estimator or tf_keras, may come with `import hub_tf1`.
     result = _run("""
         import sys
         import hub_tf1
         print(sorted(m for m in sys.modules
-                     if m.split(".")[0] == "estimator_integration"))
+                     if m.split(".")[0] in ("estimator_integration",
+                                            "tensorflow_estimator", "tf_keras")
+                     and not m.startswith("estimator_integration.compat")))
+        """)
+    self.assertEqual(result.returncode, 0, result.stderr)
+    self.assertEqual(result.stdout.strip().splitlines()[-1],
+                     "['estimator_integration']")
+
+  def test_compat_package_imports_nothing_of_ours(self):
+    result = _run("""
+        import sys
+        from estimator_integration import compat
+        compat.install(required=False)
+        print(sorted(m for m in sys.modules if m.split(".")[0] == "hub_tf1" or
+                     (m.startswith("estimator_integration.") and
+                      not m.startswith("estimator_integration.compat"))))
         """)
     self.assertEqual(result.returncode, 0, result.stderr)
     self.assertEqual(result.stdout.strip().splitlines()[-1], "[]")

@@ -40,6 +40,13 @@ def _tf_minor(version: str) -> tuple:
   return int(parts[0]), int(parts[1])
 
 
+def _importable(name: str) -> bool:
+  try:
+    return importlib.util.find_spec(name) is not None
+  except (ImportError, ValueError):  # ValueError: blocked in sys.modules.
+    return False
+
+
 def _register(name: str, module: types.ModuleType) -> None:
   parent_name, _, child = name.rpartition(".")
   if importlib.util.find_spec(parent_name) is None:
@@ -75,7 +82,7 @@ def install(required: bool = True) -> bool:
   if version <= (2, 15):
     return False
   for name in ("tensorflow_estimator", "tf_keras"):
-    if importlib.util.find_spec(name) is None:
+    if not _importable(name):
       if not required:
         return False
       raise ImportError(

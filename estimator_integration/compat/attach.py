@@ -36,6 +36,13 @@ _NAMESPACES = {
     "tensorflow._api.v2.compat.v2": _V2_API,
 }
 _COMPAT_PARENTS = ("tensorflow.compat", "tensorflow._api.v2.compat")
+# `import tensorflow.compat.v1.estimator` (and `from ... import`) works on
+# TF 2.15, where these are real packages: here they are aliases.
+_ALIASES = {
+    "tensorflow.estimator": _V2_API,
+    "tensorflow.compat.v1.estimator": _V1_API,
+    "tensorflow.compat.v2.estimator": _V2_API,
+}
 
 LEGACY_KERAS_FIX = (
     "set the environment variable TF_USE_LEGACY_KERAS=1 before TensorFlow is "
@@ -123,6 +130,9 @@ class _AttachAfterImport(importlib.abc.MetaPathFinder):
   _NAMES = frozenset(_NAMESPACES) | frozenset(_COMPAT_PARENTS)
 
   def find_spec(self, fullname, path, target=None):
+    alias = _alias_target(fullname)
+    if alias is not None:
+      return importlib.util.spec_from_loader(fullname, _AliasLoader(alias))
     if fullname not in self._NAMES or fullname == "tensorflow":
       return None
     spec = None
@@ -142,6 +152,33 @@ class _AttachAfterImport(importlib.abc.MetaPathFinder):
 
     spec.loader = _LoaderWithHook(spec.loader, exec_then_attach)
     return spec
+
+
+def _alias_target(fullname: str):
+  for prefix, target in _ALIASES.items():
+    if fullname == prefix or fullname.startswith(prefix + "."):
+      return target + fullname[len(prefix):]
+  return None
+
+
+class _AliasLoader(importlib.abc.Loader):
+  """Imports the Estimator's own module and hands it out under the alias."""
+
+  def __init__(self, target: str):
+    self._target = target
+    self._own_spec = None
+
+  def create_module(self, spec):
+    del spec  # Unused: the module keeps its own name.
+    module = importlib.import_module(self._target)
+    self._own_spec = module.__spec__
+    attach_everywhere()
+    return module
+
+  def exec_module(self, module):
+    # Already executed under its own name; the import system has just set
+    # the alias's spec on it, which would misname it: put its own back.
+    module.__spec__ = self._own_spec
 
 
 class _LoaderWithHook(importlib.abc.Loader):
