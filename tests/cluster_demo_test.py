@@ -22,9 +22,6 @@ _GUARD_SECS = 900  # Hang guard only.
 
 class ClusterDemoTest(absltest.TestCase):
 
-  def setUp(self):
-    super().setUp()
-
   def test_cluster_demo(self):
     output_dir = tempfile.mkdtemp(dir=absltest.get_default_test_tmpdir())
     env = dict(os.environ)

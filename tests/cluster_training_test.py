@@ -59,9 +59,6 @@ class ClusterTrainingTest(absltest.TestCase):
     cls.variable_names = sorted(
         demo_model.module_variable_values(cls.module_dir))
 
-  def setUp(self):
-    super().setUp()
-
   def _cluster(self, name: str, max_steps: int, step_delay_secs: float,
                save_checkpoints_steps: int):
     """A LocalCluster running the demo trainer; returns (cluster, model_dir)."""

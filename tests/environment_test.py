@@ -76,8 +76,9 @@ class LegacyEstimatorTest(absltest.TestCase):
   def setUp(self):
     super().setUp()
     if _tf_version() >= (2, 16):
-      self.skipTest("TensorFlow %s has no Estimator; the legacy environment "
-                    "(.venv/legacy) checks run under Bazel" % tf.__version__)
+      self.skipTest("TensorFlow %s is not the legacy environment; its checks "
+                    "(.venv/legacy, TF 2.15.1) run under Bazel" %
+                    tf.__version__)
 
   def test_tensorflow_is_2_15_1(self):
     self.assertEqual(tf.__version__, "2.15.1")

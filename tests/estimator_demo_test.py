@@ -45,9 +45,6 @@ def run_demo(test: absltest.TestCase, *flags: str) -> str:
 
 class DemoTest(absltest.TestCase):
 
-  def setUp(self):
-    super().setUp()
-
   def test_local_demo(self):
     stdout = run_demo(self, "--local", "--max_steps=80",
                       "--step_delay_secs=0")

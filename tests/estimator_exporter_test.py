@@ -29,9 +29,6 @@ def _names(directory: str):
 
 class RegisterModuleForExportTest(absltest.TestCase):
 
-  def setUp(self):
-    super().setUp()
-
   def test_collection_and_duplicates(self):
     with tf.Graph().as_default() as graph:
       first, second = object(), object()
@@ -89,9 +86,6 @@ class LatestModuleExporterTest(absltest.TestCase):
         exports_to_keep=2, num_train_examples=200, num_eval_examples=64)
     cls.metrics, cls.export_results = demo_model.run_train_and_evaluate(
         cls.cfg)
-
-  def setUp(self):
-    super().setUp()
 
   def _estimator(self, model_fn=None, model_dir=None):
     estimator = demo_model.make_estimator(self.cfg)

@@ -48,13 +48,7 @@ def _run(fetches):
     return session.run(fetches)
 
 
-class _Base(absltest.TestCase):
-
-  def setUp(self):
-    super().setUp()
-
-
-class TextEmbeddingColumnTest(_Base):
+class TextEmbeddingColumnTest(absltest.TestCase):
 
   def test_properties(self):
     column = ei.text_embedding_column("comment", _TEXT)
@@ -187,7 +181,7 @@ class TextEmbeddingColumnTest(_Base):
       ei.text_embedding_column("x", 42)
 
 
-class SparseTextEmbeddingColumnTest(_Base):
+class SparseTextEmbeddingColumnTest(absltest.TestCase):
 
   def _tokens(self):
     # Row 0: two tokens, row 1: none, row 2: one token.
@@ -246,7 +240,7 @@ class SparseTextEmbeddingColumnTest(_Base):
       ei.sparse_text_embedding_column("t", _MULTI, "sum", None)
 
 
-class ImageEmbeddingColumnTest(_Base):
+class ImageEmbeddingColumnTest(absltest.TestCase):
 
   def test_properties_and_sizes(self):
     column = ei.image_embedding_column("img", _IMAGE)
@@ -313,7 +307,7 @@ class ImageEmbeddingColumnTest(_Base):
       ei.image_embedding_column("img", _spec(module_fn))
 
 
-class CannedEstimatorTest(_Base):
+class CannedEstimatorTest(absltest.TestCase):
   """The columns inside canned estimators (v1 and v2 feature-column paths)."""
 
   def _input_fn(self):

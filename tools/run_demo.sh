@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
-# The README's main command: sets up .venv/legacy if needed (seconds when it
-# is current) and runs the end-to-end demo, `python -m estimator_integration.demo`
+# The README's main command: sets up the environment if needed (seconds when
+# it is current) and runs the end-to-end demo, `python -m estimator_integration.demo`
 # (create_module_spec -> export -> hub.Module -> train a tf.estimator model ->
-# LatestModuleExporter -> reload and show what changed).  Arguments are passed
-# on to the demo; it needs none.
+# LatestModuleExporter -> reload and show what changed).
+#
+#   bash tools/run_demo.sh [DEMO ARGS]            .venv/legacy: TF 2.15.1
+#   bash tools/run_demo.sh --modern [DEMO ARGS]   .venv/modern: TF 2.21 on
+#                                                 Python 3.13, the Estimator
+#                                                 through estimator_integration/compat
+#
+# Other arguments are passed on to the demo; it needs none.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-bash tools/bootstrap.sh legacy
+venv=legacy
+if [[ "${1:-}" == "--modern" ]]; then
+  venv=modern
+  shift
+fi
+bash tools/bootstrap.sh "$venv"
 
 if [[ ! -f estimator_integration/demo.py ]]; then
   echo "tools/run_demo.sh: estimator_integration/demo.py does not exist yet;" \
@@ -16,4 +27,4 @@ if [[ ! -f estimator_integration/demo.py ]]; then
   exit 1
 fi
 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
-  exec .venv/legacy/bin/python -m estimator_integration.demo "$@"
+  exec ".venv/$venv/bin/python" -m estimator_integration.demo "$@"

@@ -7,9 +7,10 @@
 #   2. Bazel                     installed with apt-get when missing and root
 #   3. bazel test //...          every tests/*_test.py with .venv/legacy
 #                                (TF 2.15.1 + Estimator)
-#   4. pytest                    the same files with .venv/modern (TF 2.21;
-#                                Estimator tests skip themselves there), one
-#                                process per file
+#   4. pytest                    the same files with .venv/modern (TF 2.21 on
+#                                Python 3.13 + the same Estimator wheel through
+#                                estimator_integration/compat), one process
+#                                per file
 #   5. tools/summarize_tests.py  per-environment results, then the last line
 #                                "N passed, N failed, N skipped"
 #
@@ -113,4 +114,4 @@ echo "== summary"
   --bazel_exit="$bazel_exit" \
   --bazel_title="legacy (.venv/legacy, TF 2.15.1 + Estimator): bazel test //..." \
   --pytest_dir="$OUT/pytest" \
-  --pytest_title="modern (.venv/modern, TF 2.21): pytest, one run per file"
+  --pytest_title="modern (.venv/modern, TF 2.21 + Estimator via compat): pytest, one run per file"
