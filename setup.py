@@ -20,17 +20,25 @@ setuptools.setup(
         "estimator_integration.*",
     ]),
     entry_points={"console_scripts": ["hub-tf1 = hub_tf1.cli:main"]},
+    # Tested: TF 2.15.1 on Python 3.11 and TF 2.21.0 on Python 3.13 (the two
+    # environments of tools/bootstrap.sh).  The Estimator compatibility layer
+    # warns on a TensorFlow minor version it was not tested with.
     python_requires=">=3.9",
     install_requires=[
-        "tensorflow>=2.15",
+        "tensorflow>=2.15,<2.22",
         "absl-py",
         "protobuf",
     ],
     extras_require={
-        # tf.estimator is gone from TensorFlow >= 2.16; with 2.15 this build
-        # must replace the tensorflow-estimator 2.15 that TensorFlow pulls in
-        # (see tools/bootstrap.sh for the install order).
-        "estimator": ["tf-estimator-nightly"],
+        # The last Estimator build.  On TF 2.15 it must replace the
+        # tensorflow-estimator 2.15 that TensorFlow pulls in (order: see
+        # tools/bootstrap.sh); on TF >= 2.16 it needs tf-keras of the same
+        # minor version as TensorFlow, whose metadata asks for the package
+        # 'tensorflow' (with tensorflow-cpu installed, pip adds 'tensorflow').
+        "estimator": [
+            "tf-estimator-nightly==2.16.0.dev2024012409",
+            "tf-keras>=2.15,<2.22",
+        ],
     },
     license="Apache 2.0",
     classifiers=[
