@@ -19,6 +19,7 @@ from typing import List, Optional
 
 # name -> (module under hub_tf1.cli, one-line help).
 _COMMANDS = {
+    "cache": ("cache_command", "list, prefetch or remove cached modules"),
     "inspect": ("inspect_command", "show signatures, variables, assets, ops"),
     "scan": ("scan_command", "flag ops that reach files, network, processes"),
 }

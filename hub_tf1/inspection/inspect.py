@@ -45,6 +45,7 @@ from hub_tf1.format import meta_graph as meta_graph_lib
 from hub_tf1.format import module_files
 from hub_tf1.format import tensor_bundle
 from hub_tf1.format import variables as variables_lib
+from hub_tf1.resolving import paths
 
 SCHEMA = "hub_tf1.inspect/1"
 
@@ -159,14 +160,6 @@ def _variant(meta_graph, module_dir: str, entries, slice_sizes):
   }
 
 
-def _tree_size(root: str) -> int:
-  total = 0
-  for directory, _, files in tf.io.gfile.walk(root):
-    for name in files:
-      total += tf.io.gfile.stat(os.path.join(directory, name)).length
-  return total
-
-
 def _checkpoint(module_dir: str):
   """(summary or None, index entries, byte sizes of partitioned tensors)."""
   prefix = module_files.variables_prefix(module_dir)
@@ -219,7 +212,7 @@ def describe_module(module_dir: str, handle: Optional[str] = None) -> dict:
       "handle": handle or module_dir,
       "path": module_dir,
       "format_version": int(module_def.format),
-      "size_bytes": _tree_size(module_dir),
+      "size_bytes": paths.tree_size(module_dir),
       "checkpoint": checkpoint,
       "variants": [_variant(m, module_dir, entries, slice_sizes)
                    for m in saved_model.meta_graphs],

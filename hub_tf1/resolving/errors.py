@@ -90,6 +90,17 @@ class NotInCacheError(hub_errors.Error, IOError):
     self.module_dir = module_dir
 
 
+class CacheEntryNotFoundError(hub_errors.Error, LookupError):
+  """`hub-tf1 cache remove` of a handle that has no cache entry."""
+
+  def __init__(self, handle: str, cache_root: str, module_dir: str):
+    super().__init__("TF-Hub module %s has no entry in the cache directory %s "
+                     "(no %s)." % (handle, cache_root, module_dir))
+    self.handle = handle
+    self.cache_root = cache_root
+    self.module_dir = module_dir
+
+
 class CacheNotWritableError(hub_errors.Error, tf.errors.PermissionDeniedError):
   """A module missing from a cache directory we may not write to.
 
