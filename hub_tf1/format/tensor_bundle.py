@@ -240,7 +240,7 @@ def iter_table(data: bytes,
                name: str = "table") -> Iterator[Tuple[bytes, bytes]]:
   """Yields the (key, value) pairs of a serialized table, in file order."""
   if len(data) < FOOTER_SIZE:
-    raise CorruptIndexError("%s: file is too short to be an sstable" % name)
+    raise CorruptIndexError("%s: file too short to be a table" % name)
   footer = data[-FOOTER_SIZE:]
   magic_lo, magic_hi = struct.unpack_from("<II", footer, FOOTER_SIZE - 8)
   if (magic_hi << 32) | magic_lo != TABLE_MAGIC:

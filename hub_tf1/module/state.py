@@ -18,7 +18,6 @@ from tensorflow.python.ops import control_flow_ops
 from tensorflow.python.ops import ref_variable
 from tensorflow.python.ops import resource_variable_ops
 
-from hub_tf1.format import checkpoint_check
 from hub_tf1.format import variables as variables_lib
 from hub_tf1.module import graph_analysis
 
@@ -173,9 +172,6 @@ def create_state(spec, tags, scope: str, trainable: bool) -> ModuleState:
   graph = tf.compat.v1.get_default_graph()
   analysis = graph_analysis.analysis_for(spec, tags)
   use_checkpoint = bool(spec.checkpoint_path and analysis.variable_parts)
-  if use_checkpoint:  # Index only: fail here, not on a ps task later.
-    checkpoint_check.check_variables(spec.checkpoint_path,
-                                     analysis.variable_parts, scope)
   names = _state_node_names(analysis, use_checkpoint, trainable)
   graph_def = analysis.sub_graph_def(names)
   rewrite_shared_names(graph_def, scope)
