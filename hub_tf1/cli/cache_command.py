@@ -27,29 +27,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   removing.add_argument("handles", nargs="+", metavar="HANDLE_OR_KEY")
 
 
-def _size(num_bytes: int) -> str:
-  # pylint: disable=g-import-not-at-top
-  from hub_tf1.resolving import progress
-  return progress.readable_size(num_bytes)
-
-
 def _list(args: argparse.Namespace) -> int:
   # pylint: disable=g-import-not-at-top
   from hub_tf1.resolving import cache_admin
   from hub_tf1.resolving import config
-  entries = cache_admin.list_entries(args.cache_dir)
+  from hub_tf1.resolving import progress
+  cache_dir = args.cache_dir or config.cache_dir()
+  entries = cache_admin.list_entries(cache_dir)
   if args.json:
-    json.dump({"cache_dir": args.cache_dir or config.cache_dir(),
+    json.dump({"cache_dir": cache_dir,
                "entries": [dataclasses.asdict(e) for e in entries]},
               sys.stdout, indent=1, sort_keys=True)
     print()
     return 0
   for e in entries:
-    print("%s  %9s  %s%s" % (e.key, _size(e.size_bytes),
+    print("%s  %9s  %s%s" % (e.key, progress.readable_size(e.size_bytes),
                              e.handle or "(no descriptor)",
                              "" if e.complete else "  [incomplete]"))
-  print("%d module(s) in %s" % (len(entries),
-                                args.cache_dir or config.cache_dir()))
+  print("%d module(s) in %s" % (len(entries), cache_dir))
   return 0
 
 
@@ -74,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     return _list(args)
   if args.action == "prefetch":
     return _each(args.handles,
-                 lambda h: cache_admin.prefetch(h, args.cache_dir), "prefetched")
+                 lambda h: cache_admin.prefetch(h, args.cache_dir),
+                 "prefetched")
   return _each(args.handles,
                lambda h: cache_admin.remove(h, args.cache_dir), "removed")

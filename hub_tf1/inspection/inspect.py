@@ -46,6 +46,7 @@ from hub_tf1.format import module_files
 from hub_tf1.format import tensor_bundle
 from hub_tf1.format import variables as variables_lib
 from hub_tf1.resolving import paths
+from hub_tf1.resolving import progress
 
 SCHEMA = "hub_tf1.inspect/1"
 
@@ -172,14 +173,14 @@ def _checkpoint(module_dir: str):
       slice_sizes[tensor_bundle.split_slice_key(key)[0]] += int(entry.size)
     else:
       named[key] = entry
-  data = sum(tf.io.gfile.stat(tensor_bundle.data_path(
-      prefix, shard, header.num_shards)).length
-             for shard in range(header.num_shards)
-             if tf.io.gfile.exists(tensor_bundle.data_path(
-                 prefix, shard, header.num_shards)))
+  shards = [tensor_bundle.data_path(prefix, shard, header.num_shards)
+            for shard in range(header.num_shards)]
   summary = {"index_bytes": tf.io.gfile.stat(
       tensor_bundle.index_path(prefix)).length,
-             "data_bytes": data, "tensors": len(named)}
+             "data_bytes": sum(tf.io.gfile.stat(shard).length
+                               for shard in shards
+                               if tf.io.gfile.exists(shard)),
+             "tensors": len(named)}
   return summary, named, slice_sizes
 
 
@@ -219,17 +220,6 @@ def describe_module(module_dir: str, handle: Optional[str] = None) -> dict:
   }
 
 
-def _human_bytes(size: Optional[int]) -> str:
-  if size is None:
-    return "?"
-  for unit in ("B", "KiB", "MiB", "GiB"):
-    if size < 1024 or unit == "GiB":
-      return ("%d %s" % (size, unit)) if unit == "B" else (
-          "%.1f %s" % (size, unit))
-    size /= 1024.0
-  return str(size)
-
-
 def _shape_text(shape) -> str:
   if shape is None:
     return "<unknown rank>"
@@ -251,12 +241,12 @@ def format_text(description: dict) -> str:
   if d["path"] != d["handle"]:
     lines.append("  at %s" % d["path"])
   lines.append("  format version %d, %s on disk" % (
-      d["format_version"], _human_bytes(d["size_bytes"])))
+      d["format_version"], progress.readable_size(d["size_bytes"])))
   if d["checkpoint"]:
     c = d["checkpoint"]
     lines.append("  checkpoint: %d tensors, %s data, %s index" % (
-        c["tensors"], _human_bytes(c["data_bytes"]),
-        _human_bytes(c["index_bytes"])))
+        c["tensors"], progress.readable_size(c["data_bytes"]),
+        progress.readable_size(c["index_bytes"])))
   for variant in d["variants"]:
     lines.append("")
     lines.append("graph variant tags=%s" % (variant["tags"] or "{}"))
@@ -273,15 +263,16 @@ def format_text(description: dict) -> str:
                         "size"]] +
                       [[v["name"], v["dtype"], _shape_text(v["shape"]),
                         "yes" if v["trainable"] else "no",
-                        str(v["partitions"]), _human_bytes(v["bytes"])]
+                        str(v["partitions"]),
+                        progress.readable_size(v["bytes"])]
                        for v in variant["variables"]])
     for table in variant["tables"]:
       lines.append("  table %s (%s: %s -> %s)" % (
           table["node"], table["op"], table["key_dtype"],
           table["value_dtype"]))
     for asset in variant["assets"]:
-      lines.append("  asset %s (%s)" % (asset["file"],
-                                        _human_bytes(asset["size_bytes"])))
+      lines.append("  asset %s (%s)" % (
+          asset["file"], progress.readable_size(asset["size_bytes"])))
     for message in variant["attached_messages"]:
       lines.append("  attached message %r (%d bytes)" % (
           message["key"], message["size_bytes"]))

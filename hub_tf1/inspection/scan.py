@@ -11,6 +11,7 @@ Rules of this file:
 """
 
 import dataclasses
+import os
 from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from tensorflow.core.protobuf import meta_graph_pb2
@@ -18,6 +19,10 @@ from tensorflow.core.protobuf import meta_graph_pb2
 from hub_tf1 import errors
 from hub_tf1.format import meta_graph as meta_graph_lib
 from hub_tf1.inspection import op_policy
+
+
+# The environment variable that sets the op policy when a caller gives none.
+POLICY_ENV = "HUB_TF1_OP_POLICY"
 
 
 class UnsafeModuleError(errors.Error, ValueError):
@@ -188,17 +193,19 @@ def scan_spec(spec) -> List[Finding]:
 
 
 def check_policy(spec, handle: str, policy: Optional[str]) -> None:
-  """Raises UnsafeModuleError if `policy` is "strict" and there are findings.
+  """Raises UnsafeModuleError when the op policy is "strict" and finds ops.
 
   Args:
     spec: the ModuleSpec to check.
     handle: what to name in the error.
-    policy: None/"" or "default" (no check) or "strict".
+    policy: "default" (no check) or "strict"; None or "": the value of
+      $HUB_TF1_OP_POLICY, where unset means no check.
 
   Raises:
     ValueError: unknown policy.
     UnsafeModuleError: strict policy and findings.
   """
+  policy = policy or os.environ.get(POLICY_ENV)
   if policy in (None, "", "default"):
     return
   if policy != "strict":

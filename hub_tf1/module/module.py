@@ -1,6 +1,5 @@
 """`hub.Module`: a module instantiated in the current TF1 graph."""
 
-import os
 from typing import Dict, List, Optional
 
 import tensorflow as tf
@@ -66,7 +65,7 @@ class Module(object):
     self._spec = loading.as_module_spec(spec)
     scan_lib.check_policy(self._spec, spec if isinstance(spec, str) else
                           repr(self._spec),
-                          op_policy or os.environ.get("HUB_TF1_OP_POLICY"))
+                          op_policy)
     self._tags = set(tags or [])
     if not self._spec.has_tags(self._tags):
       raise ValueError(

@@ -1,6 +1,5 @@
 """`load_module_spec`: handle -> local directory -> ModuleSpec."""
 
-import os
 from typing import Optional
 
 from hub_tf1 import resolving
@@ -32,8 +31,7 @@ def load_module_spec(handle: str,
   saved_model = module_files.read_saved_model(path)
   spec = module_spec_lib.ModuleSpec(
       saved_model, checkpoint_path=module_files.variables_prefix(path))
-  scan_lib.check_policy(spec, handle,
-                        op_policy or os.environ.get("HUB_TF1_OP_POLICY"))
+  scan_lib.check_policy(spec, handle, op_policy)
   return spec
 
 
