@@ -24,18 +24,21 @@ def _asset_nodes(meta_graph: meta_graph_pb2.MetaGraphDef, names: List[str]):
   result = []
   for tensor_name in names:
     if not tensor_name.endswith(":0"):
-      raise ValueError("Asset tensor name %r must end in ':0'." % tensor_name)
+      raise ValueError("Unexpected tensor in ASSET_FILEPATHS collection: "
+                       "%r is not output 0 of its op." % tensor_name)
     node = by_name.get(tensor_name[:-2])
     if node is None:
       raise ValueError("Asset tensor %r is not in the graph." % tensor_name)
     if node.op != "Const":
-      raise TypeError("Asset node %r is not a constant (op %s)."
-                      % (node.name, node.op))
+      raise TypeError("Asset node must be of type constant. (Node %r has "
+                      "op %s.)" % (node.name, node.op))
     value = node.attr["value"].tensor
     if value.dtype != tf.string.as_datatype_enum:
-      raise TypeError("Asset node %r is not a string constant." % node.name)
+      raise TypeError("Asset node must be of dtype string. (Node %r has "
+                      "dtype %s.)" % (node.name, tf.as_dtype(value.dtype).name))
     if len(value.string_val) != 1 or value.tensor_shape.dim:
-      raise TypeError("Asset node %r is not a scalar." % node.name)
+      raise TypeError("Asset node must be a scalar. (Node %r is not.)"
+                      % node.name)
     result.append(node)
   return result
 
@@ -48,13 +51,16 @@ def prepare_for_export(
   naming a file relative to `assets/`.  Different sources with the same
   basename get numeric suffixes (`v.txt`, `v.txt0`, ...), as the original.
   """
+  if meta_graph_lib.ASSET_FILEPATHS in meta_graph.collection_def:
+    coll = meta_graph.collection_def[meta_graph_lib.ASSET_FILEPATHS]
+    if coll.WhichOneof("kind") not in (None, "node_list"):
+      raise ValueError("MetaGraph collection ASSET_FILEPATHS is not a list of "
+                       "tensors (collection %r holds a %s)." % (
+                           meta_graph_lib.ASSET_FILEPATHS,
+                           coll.WhichOneof("kind")))
   names = meta_graph_lib.node_list(meta_graph, meta_graph_lib.ASSET_FILEPATHS)
   if not names:
     return {}
-  coll = meta_graph.collection_def[meta_graph_lib.ASSET_FILEPATHS]
-  if coll.WhichOneof("kind") != "node_list":
-    raise ValueError("Collection %r must be a node_list."
-                     % meta_graph_lib.ASSET_FILEPATHS)
   files: Dict[str, str] = {}
   source_to_file: Dict[str, str] = {}
   entries: List[Tuple[str, str]] = []
@@ -100,8 +106,8 @@ def resolve_on_load(meta_graph: meta_graph_pb2.MetaGraphDef,
     parts = asset_def.filename.split("/")
     if (not asset_def.filename or asset_def.filename.startswith("/") or
         ".." in parts):
-      raise ValueError("Asset file %r of the module escapes its assets "
-                       "directory %s." % (asset_def.filename, assets_dir))
+      raise ValueError("Asset filename (%s) points outside assets_dir %s."
+                       % (asset_def.filename, assets_dir))
     path = assets_dir.rstrip("/") + "/" + asset_def.filename
     paths[asset_def.tensor_info.name] = path
   del meta_graph.collection_def[meta_graph_lib.ASSETS_COLLECTION]

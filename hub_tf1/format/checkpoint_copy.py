@@ -12,8 +12,10 @@ import os
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import tensorflow as tf
+from tensorflow.core.framework import types_pb2
 
 from hub_tf1 import fileio
+from hub_tf1.format import checkpoint_check
 from hub_tf1.format import tensor_bundle
 
 # Tensors moved per session.run (bytes).
@@ -25,25 +27,46 @@ Parts = Sequence[Tuple[Tuple[int, ...], Tuple[int, ...]]]
 
 
 def check_entries(checkpoint_path: str, entries: Mapping[str, Entry]) -> None:
-  """Raises ValueError unless every source key exists with dtype and shape."""
+  """Raises unless every source key exists with the module's dtype and shape.
+
+  Raises:
+    checkpoint_check.VariableNotInCheckpointError: a key is missing (a
+      `ValueError`, as the original's `init_from_checkpoint`).
+    checkpoint_check.VariableMismatchError: another shape or dtype (a
+      `ValueError` and a `tf.errors.InvalidArgumentError`: the original
+      raised the first for a shape, the second for a dtype).
+  """
+
+  def cc_name(dtype_enum: int) -> str:  # "float", "double": TensorFlow's words.
+    return types_pb2.DataType.Name(dtype_enum)[len("DT_"):].lower()
+
   reader = tf.train.load_checkpoint(checkpoint_path)
   shapes = reader.get_variable_to_shape_map()
   dtypes = reader.get_variable_to_dtype_map()
   for key, (source, dtype, shape) in sorted(entries.items()):
     if source not in shapes:
-      raise ValueError(
-          "Variable %r of the module (checkpoint key %r) is not in checkpoint "
-          "%s." % (key, source, checkpoint_path))
+      raise checkpoint_check.VariableNotInCheckpointError(
+          "Tensor %s is not found in %s checkpoint: variable %r of the module "
+          "has no entry %r there." % (source, checkpoint_path, key, source),
+          filename=checkpoint_path, variable=key)
     if tuple(shapes[source]) != tuple(shape):
-      raise ValueError(
-          "Variable %r of the module has shape %s, but checkpoint key %r in "
-          "%s has shape %s." % (key, list(shape), source, checkpoint_path,
-                                list(shapes[source])))
+      # The original's words name the variable as its export graph did.
+      raise checkpoint_check.VariableMismatchError(
+          "Shape of variable module/%s:0 (%s) doesn't match with shape of "
+          "tensor %s (%s) from checkpoint reader: variable %r of the module "
+          "has shape %s, but checkpoint key %r in %s has shape %s." % (
+              key, tf.TensorShape(shape), source, list(shapes[source]), key,
+              list(shape), source, checkpoint_path, list(shapes[source])),
+          filename=checkpoint_path, variable=key)
     if dtypes[source].as_datatype_enum != dtype:
-      raise ValueError(
-          "Variable %r of the module has dtype %s, but checkpoint key %r in "
-          "%s has dtype %s." % (key, tf.as_dtype(dtype).name, source,
-                                checkpoint_path, dtypes[source].name))
+      raise checkpoint_check.VariableMismatchError(
+          "tensor_name = %s; expected dtype %s does not equal original dtype "
+          "%s: variable %r of the module has dtype %s, but checkpoint key %r "
+          "in %s has dtype %s." % (
+              source, cc_name(dtype), cc_name(dtypes[source].as_datatype_enum),
+              key, tf.as_dtype(dtype).name, source, checkpoint_path,
+              dtypes[source].name),
+          filename=checkpoint_path, variable=key)
 
 
 def _groups(entries: Mapping[str, Entry]) -> List[List[str]]:

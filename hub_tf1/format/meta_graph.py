@@ -59,11 +59,12 @@ def check_collections(meta_graph: meta_graph_pb2.MetaGraphDef) -> None:
   bad = sorted(set(meta_graph.collection_def) - SUPPORTED_COLLECTIONS)
   if bad:
     raise ValueError(
-        "Unsupported collections in graph with tags %s: %s. A TF1 Hub module "
-        "can only store the collections %s; pass the others as "
-        "`drop_collections=[...]` to `create_module_spec` if the module does "
-        "not need them." % (describe_tags(tags_of(meta_graph)), bad,
-                            sorted(SUPPORTED_COLLECTIONS)))
+        "Unsupported collections in graph: %s\nUse "
+        "hub.create_module_spec(..., drop_collections=[...]) as appropriate. "
+        "(Graph with tags %s; a TF1 Hub module can only store the "
+        "collections %s: drop the others if the module does not need them.)"
+        % (bad, describe_tags(tags_of(meta_graph)),
+           sorted(SUPPORTED_COLLECTIONS)))
 
 
 def node_list(meta_graph: meta_graph_pb2.MetaGraphDef, key: str) -> List[str]:
@@ -82,8 +83,8 @@ def bytes_list(meta_graph: meta_graph_pb2.MetaGraphDef, key: str) -> List[bytes]
 
 def check_attachment_key(key: str) -> None:
   if not isinstance(key, str) or not _ATTACHMENT_KEY_RE.match(key):
-    raise ValueError("Attached message key %r is malformed: it must match %s."
-                     % (key, _ATTACHMENT_KEY_RE.pattern))
+    raise ValueError("hub.attach_message() called with malformed key '%s': "
+                     "it must match %s." % (key, _ATTACHMENT_KEY_RE.pattern))
 
 
 def read_attachments(
@@ -93,11 +94,11 @@ def read_attachments(
     return {}
   coll = meta_graph.collection_def[ATTACHMENTS_COLLECTION]
   if coll.WhichOneof("kind") != "bytes_list":
-    raise ValueError("Collection %r of graph with tags %s must be a "
-                     "bytes_list, got %s." % (
-                         ATTACHMENTS_COLLECTION,
-                         describe_tags(tags_of(meta_graph)),
-                         coll.WhichOneof("kind")))
+    raise ValueError("Internal CollectionDef for attached messages has kind "
+                     "%s, expected bytes_list (collection %r of the graph "
+                     "with tags %s)." % (
+                         coll.WhichOneof("kind"), ATTACHMENTS_COLLECTION,
+                         describe_tags(tags_of(meta_graph))))
   result = collections.OrderedDict()
   for serialized in coll.bytes_list.value:
     attachment = protos.ModuleAttachment.FromString(serialized)

@@ -43,6 +43,7 @@ from tensorflow.core.framework import tensor_shape_pb2
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import tensor_bundle_pb2
 
+from hub_tf1 import errors
 from hub_tf1 import fileio
 
 BundleHeaderProto = tensor_bundle_pb2.BundleHeaderProto
@@ -68,7 +69,7 @@ _CRC_MASK_DELTA = 0xa282ead8
 _U32 = 0xffffffff
 
 
-class TensorBundleError(ValueError):
+class TensorBundleError(errors.Error, ValueError):
   """Base class of the errors raised by this module."""
 
 
@@ -240,7 +241,7 @@ def iter_table(data: bytes,
                name: str = "table") -> Iterator[Tuple[bytes, bytes]]:
   """Yields the (key, value) pairs of a serialized table, in file order."""
   if len(data) < FOOTER_SIZE:
-    raise CorruptIndexError("%s: file too short to be a table" % name)
+    raise CorruptIndexError("%s: file is too short to be an sstable" % name)
   footer = data[-FOOTER_SIZE:]
   magic_lo, magic_hi = struct.unpack_from("<II", footer, FOOTER_SIZE - 8)
   if (magic_hi << 32) | magic_lo != TABLE_MAGIC:

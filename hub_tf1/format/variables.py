@@ -93,17 +93,21 @@ def variable_parts(
     grouped.setdefault(key, []).append(part)
   for key, parts in grouped.items():
     if len(parts) > 1 and key in plain:
-      raise RuntimeError("Variable %r is both a plain and a partitioned "
-                         "variable." % key)
+      raise RuntimeError("Variable %s exists both as a single and "
+                         "partitioned variable (in the module's variables "
+                         "collection)." % key)
     parts.sort(key=lambda p: p.offset[0] if p.offset else 0)
     offsets = [p.offset[0] if p.offset else 0 for p in parts]
     if len(set(offsets)) != len(offsets):
-      raise RuntimeError("Partitioned variable %r has parts with the same "
-                         "axis-0 offset (only axis-0 partitioning is "
-                         "supported)." % key)
+      raise RuntimeError("Variable map contains duplicate offset %d for "
+                         "variable [%s]: only axis-0 partitioning is "
+                         "supported." % (next(
+                             o for o in offsets if offsets.count(o) > 1), key))
     if len({p.shape[1:] for p in parts}) > 1:
-      raise RuntimeError("Parts of partitioned variable %r differ in shape "
-                         "beyond axis 0." % key)
+      raise RuntimeError("Shapes not compatible: %s (the parts of "
+                         "partitioned variable %r differ in shape beyond "
+                         "axis 0)." % ([list(p.shape[1:]) for p in parts],
+                                       key))
   return grouped
 
 

@@ -1,6 +1,7 @@
 """Exceptions raised while resolving a handle.
 
-The base classes are those tensorflow_hub 0.15 raised in the same situations
+Every class derives from `hub_tf1.errors.Error` and from the class
+tensorflow_hub 0.15 raised in the same situation
 (`IOError`/`OSError` for a bad archive or a missing path, `ValueError` for an
 unsafe tar member, `urllib.error.HTTPError` for HTTP errors), so callers that
 catch the original's exceptions keep working; the messages add the handle and
@@ -14,7 +15,7 @@ import tensorflow as tf
 from hub_tf1 import errors as hub_errors
 
 
-class InvalidModuleArchiveError(IOError):
+class InvalidModuleArchiveError(hub_errors.Error, IOError):
   """The downloaded bytes are not a complete, well-formed module archive."""
 
   def __init__(self, handle: str, reason: str):
@@ -24,7 +25,7 @@ class InvalidModuleArchiveError(IOError):
     self.reason = reason
 
 
-class UnsafeArchiveError(ValueError):
+class UnsafeArchiveError(hub_errors.Error, ValueError):
   """A tar member would escape the module directory or is not a plain file."""
 
   def __init__(self, handle: str, member: str, reason: str):
@@ -39,7 +40,7 @@ class ArchiveTooLargeError(UnsafeArchiveError):
   """The archive expands to more bytes than the configured limit."""
 
 
-class ModuleHttpError(urllib.error.HTTPError):
+class ModuleHttpError(hub_errors.Error, urllib.error.HTTPError):
   """An HTTP error status for a module download (an `HTTPError` subclass)."""
 
   def __init__(self, handle: str, url: str, code: int, reason: str,
@@ -55,7 +56,7 @@ class ModuleHttpError(urllib.error.HTTPError):
     return "HTTP Error %d: %s" % (self.code, self.msg)
 
 
-class DownloadError(IOError):
+class DownloadError(hub_errors.Error, IOError):
   """The module could not be fetched (network failure, timeouts)."""
 
   def __init__(self, handle: str, url: str, reason: str, attempts: int):
@@ -68,11 +69,22 @@ class DownloadError(IOError):
     self.attempts = attempts
 
 
-class UnsupportedHandleError(ValueError):
+class UnsupportedHandleError(hub_errors.Error, ValueError):
   """The handle is neither an existing path nor a URL scheme we know."""
 
 
-class LockLostError(RuntimeError):
+class UnknownSchemeError(UnsupportedHandleError, tf.errors.UnimplementedError):
+  """No file system handles the handle's URL scheme.
+
+  Also a `tf.errors.UnimplementedError`, which tensorflow_hub 0.15 let
+  through from `tf.io.gfile` here.
+  """
+
+  def __init__(self, message: str):
+    tf.errors.UnimplementedError.__init__(self, None, None, message)
+
+
+class LockLostError(hub_errors.Error, RuntimeError):
   """Another process took over our download lock (we looked dead to it)."""
 
 

@@ -69,18 +69,26 @@ def add_signature(name=None, inputs=None, outputs=None) -> None:
   name = name or "default"
   inputs, outputs = _as_dict(inputs), _as_dict(outputs)
   graph = tf.compat.v1.get_default_graph()
-  problems = []
+  bad_types, other_graph = [], []
   for role, values in (("input", inputs), ("output", outputs)):
     for key, value in sorted(values.items()):
       if not tensor_info.is_supported_value(value):
-        problems.append("* %s '%s' has type %s" % (
+        bad_types.append("  * %s '%s' has type %s" % (
             role, key, tensor_info.type_name(value)))
       elif any(t.graph is not graph for t in tensor_info.flatten_value(value)):
-        problems.append("* %s '%s' is a tensor of another graph" % (role, key))
-  if problems:
+        other_graph.append("  * %s '%s' is a tensor of another graph" % (
+            role, key))
+  if bad_types:
     raise ValueError(
-        "Signature '%s' can only have Tensor, SparseTensor or RaggedTensor "
-        "values of the module's graph:\n%s" % (name, "\n".join(problems)))
+        "The inputs and outputs declared in hub.add_signature() for signature "
+        "'%s' should have one of the types that are supported by this version "
+        "of tensorflow_hub: Tensor, SparseTensor, RaggedTensor.\n%s" % (
+            name, "\n".join(bad_types + other_graph)))
+  if other_graph:
+    raise ValueError(
+        "The inputs and outputs declared in hub.add_signature() for signature "
+        "'%s' must be tensors of the graph module_fn builds:\n%s" % (
+            name, "\n".join(other_graph)))
   multi_output = []
   for key, value in sorted(inputs.items()):
     for tensor in tensor_info.flatten_value(value):
@@ -89,9 +97,10 @@ def add_signature(name=None, inputs=None, outputs=None) -> None:
       groups = tensor.op.colocation_groups()
       if groups != [tf.compat.as_bytes("loc:@" + tensor.op.name)]:
         raise ValueError(
-            "Input '%s' (tensor %s) of signature '%s' is colocated with %s. "
-            "Signature inputs must not have colocation constraints: they are "
-            "replaced by the caller's tensors." % (
+            "A tensor x used as input in a signature must not be subject to "
+            "a tf.colocate_with(y) constraint (the reverse is allowed), "
+            "because signature inputs are replaced by the caller's tensors: "
+            "input '%s' (tensor %s) of signature '%s' is colocated with %s." % (
                 key, tensor.name, name, [g.decode() for g in groups]))
   if multi_output:
     logging.error("WARNING: signature '%s' has inputs from ops with several "
@@ -130,11 +139,13 @@ def _check_state_colocation(graph: tf.Graph, tags) -> None:
       target = tf.compat.as_str(group)[len("loc:@"):]
       if target not in state_ops:
         raise ValueError(
-            "State op %s (%s) is colocated with %s, which is not a state op%s. "
-            "A module's state ops may only be colocated with state ops, "
-            "because they are created separately from the signatures." % (
+            "A state-holding node x of a module's graph (e.g., a Variable op) "
+            "must not be subject to a tf.colocate_with(y) constraint unless y "
+            "is also a state-holding node, because state is created apart "
+            "from the signatures: state op %s (%s) is colocated with %s, and "
+            "%s is not a state op%s." % (
                 name, op.type, [tf.compat.as_str(g)
-                                for g in op.colocation_groups()],
+                                for g in op.colocation_groups()], target,
                 "" if tags is None else " (graph with tags %s)" % sorted(tags)))
 
 
@@ -143,8 +154,9 @@ def _snapshot(graph: tf.Graph, tags, drop_collections) -> meta_graph_pb2.MetaGra
     graph.clear_collection(key)
   additions = _additions(graph)
   if not additions.signatures:
-    raise ValueError("No signatures present in the graph with tags %s: call "
-                     "hub.add_signature(...) inside module_fn." % sorted(tags))
+    raise ValueError("No signatures present. Please call "
+                     "hub.add_signature(...) at least once in the module_fn "
+                     "(graph with tags %s)." % sorted(tags))
   meta_graph = tf.compat.v1.train.export_meta_graph(
       graph=graph, strip_default_attrs=True)
   meta_graph.meta_info_def.tags[:] = sorted(tags)

@@ -2,6 +2,8 @@
 
 from typing import List
 
+import tensorflow as tf
+
 from hub_tf1.format import protos
 from hub_tf1.spec import create
 
@@ -16,7 +18,7 @@ def attach_image_module_info(image_module_info=None) -> None:
                         image_module_info or ImageModuleInfo())
 
 
-def _image_shape(module_or_spec, signature, input_name):
+def _image_shape(module_or_spec, signature, input_name, known: str):
   input_name = input_name or "images"
   signature = signature or "default"
   inputs = module_or_spec.get_input_info_dict(signature)
@@ -25,9 +27,10 @@ def _image_shape(module_or_spec, signature, input_name):
                      % (input_name, signature))
   shape = inputs[input_name].get_shape()
   if shape.rank != 4:
-    raise ValueError("Input '%s' of signature '%s' must have shape [batch, "
-                     "height, width, channels], got %s." % (
-                         input_name, signature, shape))
+    raise ValueError("Shape of module input is %s, expected [batch_size, "
+                     "height, width, num_channels] with known %s (input '%s' "
+                     "of signature '%s')." % (shape, known, input_name,
+                                              signature))
   return shape.as_list()
 
 
@@ -42,20 +45,26 @@ def get_expected_image_size(module_or_spec, signature=None,
                                              ImageModuleInfo)
   if info and info.default_image_size.height and info.default_image_size.width:
     return [info.default_image_size.height, info.default_image_size.width]
-  shape = _image_shape(module_or_spec, signature, input_name)
+  shape = _image_shape(module_or_spec, signature, input_name,
+                       "height and width")
   height, width = shape[1], shape[2]
   if not height or not width:
-    raise ValueError("Image size of input '%s' is not known from the module "
-                     "(shape %s) and no image_module_info is attached."
-                     % (input_name or "images", shape))
+    raise ValueError("Shape of module input is %s, expected [batch_size, "
+                     "height, width, num_channels] with known height and "
+                     "width. (Input '%s' does not tell the image size and no "
+                     "image_module_info is attached.)"
+                     % (tf.TensorShape(shape), input_name or "images"))
   return [height, width]
 
 
 def get_num_image_channels(module_or_spec, signature=None,
                            input_name=None) -> int:
   """Number of color channels the module's image input expects."""
-  shape = _image_shape(module_or_spec, signature, input_name)
+  shape = _image_shape(module_or_spec, signature, input_name,
+                       "num_channels")
   if shape[3] is None:
-    raise ValueError("Number of channels of input '%s' is not known: shape "
-                     "%s." % (input_name or "images", shape))
+    raise ValueError("Shape of module input is %s, expected [batch_size, "
+                     "height, width, num_channels] with known num_channels "
+                     "(input '%s')." % (tf.TensorShape(shape),
+                                        input_name or "images"))
   return shape[3]

@@ -134,14 +134,17 @@ def convert_input(key: str, value, info: ParsedTensorInfo, signature: str):
       raise ValueError("Can't convert '%s': %s (%s, expected dtype %s)"
                        % (key, e, where, info.dtype.name)) from e
   if not is_supported_value(tensor):
-    raise ValueError("Can't convert '%s': values of type %s are not "
-                     "supported (%s)." % (key, type_name(tensor), where))
+    raise ValueError("Can't convert '%s': Passed argument of type %s, which "
+                     "is not supported by this version of tensorflow_hub "
+                     "(%s)." % (key, type_name(tensor), where))
   expected = info.type_spec
   got = tf.type_spec_from_value(tensor)
   if got.value_type is not expected.value_type:
     raise TypeError("Can't convert '%s': Got %s. Expected %s. (%s)" % (
         key, got.value_type.__name__, expected.value_type.__name__, where))
   if not expected.is_compatible_with(got):
+    if isinstance(tensor, tf.Tensor):  # Named after its op, as the original.
+      got = tf.TensorSpec.from_tensor(tensor)
     raise TypeError("Can't convert '%s': Got %s. Expected %s. (%s)"
                     % (key, got, expected, where))
   return tensor
