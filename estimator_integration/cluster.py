@@ -34,7 +34,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Dict, IO, Iterable, List, Optional, Sequence
+from typing import Dict, IO, Iterable, List, Optional, Sequence, Tuple
 
 from absl import logging
 
@@ -150,7 +150,9 @@ class LocalCluster:
                output: Optional[IO[str]] = None,
                echo_filter: Optional[str] = None,
                log_dir: Optional[str] = None,
-               host: str = HOST):
+               host: str = HOST,
+               task_env: Optional[Dict[str, Dict[str, str]]] = None,
+               task_users: Optional[Dict[str, Tuple[int, int]]] = None):
     """Prepares the cluster (nothing starts before `start()`).
 
     Args:
@@ -168,6 +170,14 @@ class LocalCluster:
         echoed (all are still kept and logged to files).
       log_dir: directory for per-task log files.
       host: address the tasks listen on.
+      task_env: task type ("ps", "worker", ...) -> variables added to that
+        type's environment (e.g. a cache directory of its own).
+      task_users: task type -> (uid, gid) that type's processes run as
+        (needs root), with no supplementary groups; e.g. parameter servers
+        that must not read files the chief can.
+
+    Raises:
+      ValueError: no command, or an unknown task type in task_env/task_users.
     """
     if not command:
       raise ValueError("LocalCluster needs a command to run.")
@@ -177,6 +187,13 @@ class LocalCluster:
     self._output = output if output is not None else sys.stdout
     self._echo_re = re.compile(echo_filter) if echo_filter else None
     self._log_dir = log_dir
+    self._task_env = dict(task_env or {})
+    self._task_users = dict(task_users or {})
+    unknown = sorted((set(self._task_env) | set(self._task_users)) -
+                     {CHIEF, WORKER, PS, EVALUATOR})
+    if unknown:
+      raise ValueError("Unknown task types %s (known: %s)." % (
+          unknown, ", ".join((CHIEF, WORKER, PS, EVALUATOR))))
     self.cluster_spec = make_cluster_spec(num_workers, num_ps, host)
     self.tasks = ([Task(CHIEF, 0)] +
                   [Task(WORKER, i) for i in range(num_workers)] +
@@ -210,8 +227,13 @@ class LocalCluster:
       env = dict(self._env)
       env["TF_CONFIG"] = tf_config(self.cluster_spec, task)
       env["PYTHONUNBUFFERED"] = "1"
+      env.update(self._task_env.get(task.type, {}))
+      user = {}
+      if task.type in self._task_users:
+        uid, gid = self._task_users[task.type]
+        user = dict(user=uid, group=gid, extra_groups=[])
       process = subprocess.Popen(  # pylint: disable=subprocess-popen-preexec-fn
-          self._command, env=env, cwd=self._cwd,
+          self._command, env=env, cwd=self._cwd, **user,
           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
           stderr=subprocess.STDOUT, start_new_session=True,
           preexec_fn=_die_with_parent if sys.platform.startswith("linux")

@@ -4,7 +4,10 @@
 `LatestModuleExporter` (an Estimator `Exporter`, for `EvalSpec(exporters=...)`)
 rebuilds the PREDICT graph, restores a checkpoint into it and writes every
 marked module, with its trained variable values, as a TF1 Hub module under
-`<export_path>/<timestamp>/<export_name>`.
+`<export_path>/<timestamp>/<export_name>`.  Beyond tensorflow_hub, it also
+writes the modules that hub feature columns built (canned Estimators, where
+no `model_fn` can register anything), each named after its column
+(`column_modules`).
 
 Unlike tensorflow_hub, the timestamped directory is made visible by one rename
 of a fully written temporary directory (`<timestamp>.partial-<random>`, a name
@@ -22,6 +25,7 @@ from absl import logging
 import tensorflow as tf
 
 from estimator_integration import _estimator_api
+from estimator_integration import column_modules
 from hub_tf1 import fileio
 
 _tf_estimator = _estimator_api.estimator_v1()
@@ -47,11 +51,19 @@ def register_module_for_export(module: Any, export_name: str) -> None:
     export_name: sub-directory of the export directory for this module; unique
       per graph.  It does not affect variable or op names.
 
+  Registering, under the same name, the Module of another replica of a
+  replicated model (which shares the first replica's state) does nothing.
+
   Raises:
-    ValueError: `export_name` is already registered in the current graph.
+    ValueError: `export_name` is already registered in the current graph
+      (for a Module with another state).
   """
-  for used_name, _ in tf.compat.v1.get_collection(EXPORT_MODULES_COLLECTION):
+  for used_name, used in tf.compat.v1.get_collection(
+      EXPORT_MODULES_COLLECTION):
     if used_name == export_name:
+      if (getattr(module, "reuses_state", False) and
+          module.shares_state_with(used)):
+        return
       raise ValueError(
           "There is already a module registered to be exported as %r" %
           export_name)
@@ -64,6 +76,34 @@ def registered_modules(
   """The `(export_name, module)` pairs registered in `graph` (or default)."""
   graph = graph or tf.compat.v1.get_default_graph()
   return list(graph.get_collection(EXPORT_MODULES_COLLECTION))
+
+
+def modules_to_export(
+    graph: Optional[tf.Graph] = None) -> List[Tuple[str, Any]]:
+  """The registered modules, then those of hub feature columns.
+
+  A feature column's module that is also registered is exported once, under
+  its registered name; a column's name that a registration already uses
+  gets a "_<n>" suffix.
+
+  Args:
+    graph: default: the current default graph.
+
+  Returns:
+    `(export_name, module)` pairs with unique names.
+  """
+  modules = registered_modules(graph)
+  names = {name for name, _ in modules}
+  registered = {id(module) for _, module in modules}
+  for name, module in column_modules.recorded(graph):
+    if id(module) in registered:
+      continue
+    unique, n = name, 1
+    while unique in names:
+      unique, n = "%s_%d" % (name, n), n + 1
+    names.add(unique)
+    modules.append((unique, module))
+  return modules
 
 
 def _str_path(path: Union[str, bytes]) -> str:
@@ -88,8 +128,9 @@ def new_export_dir(export_path: Union[str, bytes]) -> str:
                     candidate, attempt, _MAX_TIMESTAMP_ATTEMPTS)
     time.sleep(1)
   raise RuntimeError(
-      "Could not find a free timestamped export directory under %s after %d "
-      "attempts." % (export_path, _MAX_TIMESTAMP_ATTEMPTS))
+      "Failed to obtain a unique export directory name after %d attempts "
+      "(timestamped directories under %s)." % (_MAX_TIMESTAMP_ATTEMPTS,
+                                                 export_path))
 
 
 def is_export_dir_name(name: Union[str, bytes]) -> bool:
@@ -186,7 +227,8 @@ class LatestModuleExporter(_tf_estimator.Exporter):
 
     Returns:
       The timestamped export directory as bytes, or None when the PREDICT
-      graph registered no module (a warning is logged, nothing is written).
+      graph has no module to export, registered or built by a hub feature
+      column (a warning is logged, nothing is written).
 
     Raises:
       ValueError: there is no checkpoint to export.
@@ -203,12 +245,13 @@ class LatestModuleExporter(_tf_estimator.Exporter):
     graph = tf.Graph()
     with graph.as_default():
       estimator_spec = self._build_predict_graph(estimator)
-      modules = registered_modules(graph)
+      modules = modules_to_export(graph)
       if not modules:
         logging.warning(
             "LatestModuleExporter found no module to export. Call "
             "hub.register_module_for_export(module, export_name) in the "
-            "model_fn for each hub.Module that should be exported.")
+            "model_fn for each hub.Module that should be exported, or use "
+            "hub feature columns.")
         return None
       # A plain Session: Module.export() needs a real session for its Saver,
       # which a MonitoredSession is not.

@@ -12,6 +12,8 @@ The columns implement both feature-column protocols of TensorFlow:
 
 The module spec is resolved and checked when the column is created, so an
 unsuitable module fails early, with a message listing what the module lacks.
+Under in-graph replication (one build per replica), only the first
+replica's module is recorded for export.
 """
 
 import collections
@@ -19,6 +21,7 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
 
+from estimator_integration import column_modules
 from hub_tf1.module import module as module_lib
 from hub_tf1.spec import image
 from hub_tf1.spec import loading
@@ -30,6 +33,18 @@ from hub_tf1.spec import module_spec as module_spec_lib
 from tensorflow.python.feature_column import feature_column as _fc_v1
 from tensorflow.python.feature_column import feature_column_v2 as _fc_v2
 # pylint: enable=g-direct-tensorflow-import
+
+
+def _record(column_name: str, module: Any) -> None:
+  """Records `module` for export, unless it shares another replica's state.
+
+  Under in-graph replication each replica builds the column again; the
+  Module of a later replica shares the first one's state (see
+  hub_tf1/module/replicas.py) and must not be exported a second time.
+  """
+  if not module.reuses_state:
+    column_modules.record(column_name, module)
+
 
 # Name of the state-manager resource that holds a column's Module (v2 path).
 MODULE_RESOURCE_NAME = "module"
@@ -210,6 +225,7 @@ class _TextEmbeddingColumn(
     del weight_collections  # Module variables go to the usual collections.
     module = module_lib.Module(
         self.module_spec, trainable=bool(self.trainable and trainable))
+    _record(self.name, module)
     return self._embed(inputs.get(self), module)
 
   def create_state(self, state_manager):
@@ -217,6 +233,7 @@ class _TextEmbeddingColumn(
     trainable = bool(self.trainable and
                      getattr(state_manager, "_trainable", True))
     module = module_lib.Module(self.module_spec, trainable=trainable)
+    _record(self.name, module)
     state_manager.add_resource(self, MODULE_RESOURCE_NAME, module)
 
   def get_dense_tensor(self, transformation_cache, state_manager):
@@ -286,6 +303,7 @@ class _SparseTextEmbeddingColumn(
 
   def _embed(self, tokens: tf.SparseTensor, trainable: bool) -> tf.Tensor:
     module = module_lib.Module(self.module_spec, trainable=bool(trainable))
+    _record(self.name, module)
     if self.default_value is not None:
       tokens, _ = tf.sparse.fill_empty_rows(tokens, self.default_value)
     token_embeddings = module(tokens.values)  # One row per token.
@@ -367,11 +385,13 @@ class _ImageEmbeddingColumn(
   def _get_dense_tensor(self, inputs, weight_collections=None, trainable=None):
     del weight_collections, trainable  # The module is never trained here.
     module = module_lib.Module(self.module_spec)
+    _record(self.name, module)
     return module({"images": inputs.get(self)})
 
   def create_state(self, state_manager):
-    state_manager.add_resource(self, MODULE_RESOURCE_NAME,
-                               module_lib.Module(self.module_spec))
+    module = module_lib.Module(self.module_spec)
+    _record(self.name, module)
+    state_manager.add_resource(self, MODULE_RESOURCE_NAME, module)
 
   def get_dense_tensor(self, transformation_cache, state_manager):
     module = state_manager.get_resource(self, MODULE_RESOURCE_NAME)

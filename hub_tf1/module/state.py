@@ -1,16 +1,30 @@
 """Creating a module instance's state (variables, tables) in the caller's graph.
 
 Only what the state needs is imported: the state ops, their snapshot reads,
-table initializers, and, for a spec without a checkpoint, the variables'
-initial-value sub-graphs.  With a checkpoint, each variable's initializer is
-an assign from one `RestoreV2` per device that reads every variable placed
-there, so running the initializers streams the weights straight from disk.
+table initializers, every asset path, and, for a spec without a checkpoint,
+the variables' initial-value sub-graphs.
+
+With a checkpoint, each variable's initializer assigns it from a `RestoreV2`:
+* Variables on a device of this process (no `/job:` in the device, the
+  single-machine case): one `RestoreV2` per device reads every variable
+  placed there, on that device, straight from disk.
+* Variables on a device of another task (`/job:ps/...`): that task may not
+  be able to read the module's files (its own disk, another user; hub#48).
+  The checkpoint is read where the graph is built instead: each such
+  read of at most REMOTE_READ_BYTES (one tensor if it is larger) gets a
+  `RestoreV2` of its own, placed by the caller's device functions (under
+  `replica_device_setter`: the worker or chief device), and the reads run
+  one after another (each waits for the previous one's assigns), so the
+  reader holds one read's tensors at a time, not the whole module.
+  What travels to the ps task is each tensor's value, once, at
+  initialization (the chief runs the initializers).
 """
 
 import collections
 import dataclasses
-from typing import Dict, List, Set
+from typing import Dict, List, Set, Tuple
 
+import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import variable_pb2
 from tensorflow.python.framework import importer
@@ -18,6 +32,7 @@ from tensorflow.python.ops import control_flow_ops
 from tensorflow.python.ops import ref_variable
 from tensorflow.python.ops import resource_variable_ops
 
+from hub_tf1.format import checkpoint_check
 from hub_tf1.format import variables as variables_lib
 from hub_tf1.module import graph_analysis
 
@@ -31,6 +46,10 @@ class ModuleState:
   state_tensors: Dict[str, tf.Tensor]  # "<node>:0" in the module graph.
   variable_map: Dict[str, object]  # key -> Variable, or list of parts.
   variables: List[tf.Variable]
+  # Made through a distribution strategy (replicas.py): "<node>:0" ->
+  # (is_resource, the variable's per-replica components); else empty.
+  replica_components: Dict[str, Tuple[bool, List[tf.Variable]]] = (
+      dataclasses.field(default_factory=dict))
 
 
 def rewrite_shared_names(graph_def, prefix: str) -> None:
@@ -41,10 +60,24 @@ def rewrite_shared_names(graph_def, prefix: str) -> None:
           prefix + "/") + node.attr["shared_name"].s
 
 
-def import_sub_graph(graph_def, scope: str, input_map=None) -> None:
-  """Imports `graph_def` with every node under the absolute `scope`."""
-  tf.compat.v1.import_graph_def(graph_def, input_map=input_map or None,
-                                return_elements=None, name=scope + "/")
+def import_sub_graph(graph_def, scope: str, input_map=None,
+                     implicit_colocation=()) -> None:
+  """Imports `graph_def` with every node under the absolute `scope`.
+
+  Args:
+    graph_def: from `GraphAnalysis.sub_graph_def`.
+    scope: absolute name scope, no trailing slash.
+    input_map: as for `tf.compat.v1.import_graph_def`.
+    implicit_colocation: nodes of `graph_def` (as named there) whose
+      `_class` attribute is only the self-colocation marker that
+      `sub_graph_def` adds to speed up the import; it is removed after the
+      import, so these ops carry no `_class` (like the original's).
+  """
+  ops = tf.compat.v1.import_graph_def(
+      graph_def, input_map=input_map or None,
+      return_elements=list(implicit_colocation) or None, name=scope + "/")
+  for op in ops or ():
+    op._clear_attr("_class")  # pylint: disable=protected-access
 
 
 def restore_contexts(graph: tf.Graph, contexts, scope: str) -> None:
@@ -71,6 +104,7 @@ def _state_node_names(analysis, use_checkpoint: bool,
         if vdef.initial_value_name:
           roots.add(graph_analysis.node_of(vdef.initial_value_name))
   roots.update(analysis.table_initializers)
+  roots.update(graph_analysis.node_of(t) for t in analysis.asset_tensors)
   if trainable:
     roots.update(graph_analysis.node_of(t)
                  for t in analysis.regularization_losses)
@@ -97,9 +131,18 @@ def _restore_graph_def(graph: tf.Graph, scope: str, sub_scope: str,
   graph_def = tf.compat.v1.GraphDef()
   input_map, assigns, part_names = {}, [], []
   prefix = tf.compat.as_bytes("loc:@%s/" % scope)
-  for d, device in enumerate(sorted(by_device)):
-    entries = by_device[device]
-    restore = "%s/restore_%d" % (sub_scope, d)
+  # (restore node name, device, entries): one per local device, one per
+  # variable part on other tasks (device "" leaves it to device functions).
+  reads = []
+  for device in sorted(by_device):
+    if _on_other_task(device):
+      for chunk in _chunks(by_device[device]):
+        reads.append(("%s/read_%d" % (sub_scope, len(reads)), "", chunk))
+    else:
+      reads.append(("%s/restore_%d" % (sub_scope, len(reads)), device,
+                    by_device[device]))
+  previous_remote_assigns, remote_assigns = [], []
+  for restore, device, entries in reads:
     for field, value in (
         ("prefix", checkpoint_path),  # A scalar, as RestoreV2 requires.
         ("tensor_names", [key for key, _, _ in entries]),
@@ -113,6 +156,10 @@ def _restore_graph_def(graph: tf.Graph, scope: str, sub_scope: str,
     node.input.extend("%s/%s" % (restore, f)
                       for f in ("prefix", "tensor_names", "shape_and_slices"))
     node.attr["dtypes"].list.type.extend(part.dtype for _, part, _ in entries)
+    remote = _on_other_task(entries[0][2].device)
+    if remote:
+      node.input.extend("^" + a for a in previous_remote_assigns)
+      remote_assigns = []
     for i, (_, part, op) in enumerate(entries):
       variable = "%s/variable_%d" % (sub_scope, len(assigns))
       input_map[variable] = op.outputs[0]
@@ -134,7 +181,38 @@ def _restore_graph_def(graph: tf.Graph, scope: str, sub_scope: str,
           if g.startswith(prefix))
       assigns.append(assign.name)
       part_names.append(part.node_name)
+      if remote:
+        remote_assigns.append(assign.name)
+    if remote:
+      previous_remote_assigns = remote_assigns
   return graph_def, input_map, assigns, part_names
+
+
+# Reads for variables on other tasks hold at most this many bytes (a larger
+# tensor is read alone): the reader's extra memory, and few round trips for
+# modules of many small variables.
+REMOTE_READ_BYTES = 32 << 20
+
+
+def _chunks(entries):
+  """Splits (key, part, op) entries into runs of <= REMOTE_READ_BYTES."""
+  chunk, size = [], 0
+  for entry in entries:
+    part = entry[1]
+    nbytes = tf.dtypes.as_dtype(part.dtype).size * int(
+        np.prod(part.shape, dtype=np.int64))
+    if chunk and size + nbytes > REMOTE_READ_BYTES:
+      yield chunk
+      chunk, size = [], 0
+    chunk.append(entry)
+    size += nbytes
+  if chunk:
+    yield chunk
+
+
+def _on_other_task(device: str) -> bool:
+  """Whether `device` names a task (`/job:...`), maybe not this process."""
+  return bool(tf.DeviceSpec.from_string(device or "").job)
 
 
 def _restore_initializers(graph: tf.Graph, scope: str, parts_by_key,
@@ -167,15 +245,44 @@ def _make_variable(part, scope: str, initializer_name=None) -> tf.Variable:
   return ref_variable.RefVariable(variable_def=vdef, import_scope=scope)
 
 
+def add_state_collections(graph: tf.Graph, analysis, scope: str,
+                          names: Set[str], trainable: bool):
+  """Lists an imported state's ops in the graph's collections.
+
+  Table initializers, the asset paths among `names` (the imported nodes)
+  and, when `trainable`, the regularization losses.
+
+  Returns:
+    A function from a name relative to `scope` to the graph element.
+  """
+
+  def imported(name):
+    return graph.as_graph_element("%s/%s" % (scope, name))
+
+  for name in analysis.table_initializers:
+    graph.add_to_collection(GraphKeys.TABLE_INITIALIZERS, imported(name))
+  for name in analysis.asset_tensors:
+    if graph_analysis.node_of(name) in names:
+      graph.add_to_collection(GraphKeys.ASSET_FILEPATHS, imported(name))
+  if trainable:
+    for name in analysis.regularization_losses:
+      graph.add_to_collection(GraphKeys.REGULARIZATION_LOSSES, imported(name))
+  return imported
+
+
 def create_state(spec, tags, scope: str, trainable: bool) -> ModuleState:
   """Imports the state of `spec`'s variant `tags` under the absolute `scope`."""
   graph = tf.compat.v1.get_default_graph()
   analysis = graph_analysis.analysis_for(spec, tags)
   use_checkpoint = bool(spec.checkpoint_path and analysis.variable_parts)
+  if use_checkpoint:  # Index only: fail here, not on a ps task later.
+    checkpoint_check.check_variables(spec.checkpoint_path,
+                                     analysis.variable_parts, scope)
   names = _state_node_names(analysis, use_checkpoint, trainable)
   graph_def = analysis.sub_graph_def(names)
   rewrite_shared_names(graph_def, scope)
-  import_sub_graph(graph_def, scope)
+  import_sub_graph(graph_def, scope,
+                   implicit_colocation=analysis.implicit_colocation(names))
   restore_contexts(graph, analysis.contexts_within(names), scope)
 
   initializers = {}
@@ -197,17 +304,7 @@ def create_state(spec, tags, scope: str, trainable: bool) -> ModuleState:
     variable_map[key] = created if is_partitioned else created[0]
     variables.extend(created)
 
-  def imported(name):
-    return graph.as_graph_element("%s/%s" % (scope, name))
-
-  for name in analysis.table_initializers:
-    graph.add_to_collection(GraphKeys.TABLE_INITIALIZERS, imported(name))
-  for name in analysis.asset_tensors:
-    if graph_analysis.node_of(name) in names:
-      graph.add_to_collection(GraphKeys.ASSET_FILEPATHS, imported(name))
-  if trainable:
-    for name in analysis.regularization_losses:
-      graph.add_to_collection(GraphKeys.REGULARIZATION_LOSSES, imported(name))
+  imported = add_state_collections(graph, analysis, scope, names, trainable)
   state_tensors = {"%s:0" % n: imported("%s:0" % n)
                    for n in analysis.state_nodes}
   return ModuleState(scope=scope, state_tensors=state_tensors,
