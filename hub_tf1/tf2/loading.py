@@ -12,14 +12,16 @@ to `tf.saved_model.load`.
 """
 
 import itertools
-from typing import Dict, List
+import types
+from typing import Callable, Dict, List, Optional
 
 from absl import logging
 import tensorflow as tf
 from tensorflow.python.eager import context
-from tensorflow.python.eager import tape as tape_lib
+from tensorflow.python.ops import resource_variable_ops
 
 from hub_tf1 import resolving
+from hub_tf1.inspection import scan as scan_lib
 from hub_tf1.module import apply as apply_lib
 from hub_tf1.module import graph_analysis
 from hub_tf1.spec import loading as spec_loading
@@ -72,45 +74,76 @@ class _Variant(object):
       for part, variable in zip(parts, loaded.variables_by_key[key]):
         self.handles[part.node_name] = variable.handle
         self.node_variables[part.node_name] = variable
-    for name in sorted(self.analysis.state_nodes - set(self.handles)):
-      self.handles[name] = loaded.resource(name, self.analysis.nodes[name])
     self._functions = {}
+    for name in sorted(self.analysis.state_nodes - set(self.handles)):
+      self.handles[name] = loaded.resource(name, self).resource_handle
 
   def where(self, signature: str) -> str:
     return "module %s, signature '%s'" % (self.loaded.handle, signature)
 
   def run_graph(self, graph_def, feeds: Dict[str, tf.Tensor], fetches,
-                signature: str):
-    """Imports `graph_def` into the current (function) graph."""
+                signature: str, handles: Optional[Dict[str, tf.Tensor]] = None):
+    """Imports `graph_def` into the current (function) graph.
+
+    State nodes are mapped to this variant's handles (or to `handles`).
+    """
     graph_def = graph_rewrite.to_tf2(graph_def, self.ref_nodes,
                                      self.ref_dtypes, self.where(signature))
     input_map = dict(feeds)
     graph = tf.compat.v1.get_default_graph()
     for node in graph_def.node:
-      if node.name in self.handles and node.name + ":0" not in input_map:
+      if handles and node.name in handles:
+        input_map[node.name + ":0"] = graph.capture(handles[node.name])
+      elif node.name in self.handles and node.name + ":0" not in input_map:
         input_map[node.name + ":0"] = graph.capture(self.handles[node.name])
         if node.name in self.node_variables:
-          # Reads bypass the Variable API; tell tapes they happen.
-          tape_lib.variable_accessed(self.node_variables[node.name])
+          # Reads bypass the Variable API: record them for tapes and for
+          # the function graph, whose calls then report them to tapes too.
+          resource_variable_ops.variable_accessed(
+              self.node_variables[node.name])
     for function_def in graph_def.library.function:
       context.context().add_function_def(function_def)
     return tf.compat.v1.import_graph_def(
         graph_def, input_map=input_map, return_elements=fetches, name="")
 
-  def init_tables(self):
-    roots = self.analysis.table_initializers
+  def initializer_graph(self, name: str):
+    """The table-initializer sub-graph of state node `name`, or None.
+
+    Returns:
+      (graph_def, root op names, asset tensor names it reads), or None when
+      no initializer of this variant takes the node as its input.
+    """
+    roots = [r for r in self.analysis.table_initializers
+             if name in {graph_analysis.node_of(i)
+                         for i in self.analysis.nodes[r].input}]
     if not roots:
-      return
+      return None
     names = self.analysis.closure(roots, self.analysis.state_nodes)
     graph_def = self.analysis.sub_graph_def(
         names, as_placeholders=frozenset(names & self.analysis.state_nodes))
+    assets = [t for t in self.analysis.asset_tensors
+              if graph_analysis.node_of(t) in names]
+    return graph_def, roots, assets
 
-    @tf.function(autograph=False)
-    def initialize():
-      ops = self.run_graph(graph_def, {}, list(roots), "<table init>")
-      with tf.control_dependencies(ops):
-        return tf.constant(0)
-    initialize()
+  def losses_function(self):
+    """A tf.function computing this variant's regularization losses (made once).
+
+    KerasLayer asks for it on every training call; one function keeps one
+    trace instead of importing the loss graph again each time.
+    """
+    if "<losses>" not in self._functions:
+      names = list(self.analysis.regularization_losses)
+      closure = self.analysis.closure(
+          [graph_analysis.node_of(n) for n in names], self.analysis.state_nodes)
+      graph_def = self.analysis.sub_graph_def(
+          closure,
+          as_placeholders=frozenset(closure & self.analysis.state_nodes))
+
+      @tf.function(autograph=False)
+      def losses():
+        return self.run_graph(graph_def, {}, names, "<regularization losses>")
+      self._functions["<losses>"] = losses
+    return self._functions["<losses>"]
 
   def signature_function(self, signature: str, trainable: bool):
     key = (signature, trainable)
@@ -164,6 +197,55 @@ class _Variant(object):
     return call
 
 
+VariableFactory = Callable[[str, tf.Tensor, bool], tf.Variable]
+
+
+def _default_variable(name: str, value: tf.Tensor,
+                      trainable: bool) -> tf.Variable:
+  return tf.Variable(value, trainable=trainable, name=name)
+
+
+class _StateResource(tf.saved_model.experimental.TrackableResource):
+  """A state node that is not a variable (a table), as a TF2 resource.
+
+  Created and initialised (from the module's initializer ops, reading the
+  module's asset files through tracked `tf.saved_model.Asset`s) when first
+  used, and again by `tf.saved_model.load` of a model that captured it.
+  """
+
+  def __init__(self, variant: _Variant, name: str, assets: Dict):
+    self._node = variant.analysis.nodes[name]
+    self._name = name
+    self._init = variant.initializer_graph(name)
+    self._variant = variant
+    self._assets = assets
+    super().__init__()
+
+  def _trackable_children(self, save_type="checkpoint", **kwargs):
+    # The assets its initializer reads belong to it, so that a SavedModel
+    # that tracks only the resource (Keras' model.export) copies the files.
+    children = super()._trackable_children(save_type, **kwargs)
+    if save_type == "savedmodel":
+      children.update({"asset_%d" % i: asset for i, (_, asset) in
+                       enumerate(sorted(self._assets.items()))})
+    return children
+
+  def _create_resource(self):
+    return _create_resource(self._node, "hub_tf1_%d_%s" % (next(_uid),
+                                                           self._name))
+
+  def _initialize(self):
+    if self._init is None:
+      return tf.constant(0)
+    graph_def, roots, asset_names = self._init
+    feeds = {t: tf.identity(self._assets[t].asset_path) for t in asset_names}
+    ops = self._variant.run_graph(
+        graph_def, feeds, list(roots), "<initializer of %s>" % self._name,
+        handles={self._name: self.resource_handle})
+    with tf.control_dependencies(ops):
+      return tf.constant(0)
+
+
 class _Signatures(dict):
   """name -> callable(**inputs) -> dict of outputs."""
 
@@ -175,16 +257,30 @@ class _Signatures(dict):
 class LoadedModule(tf.Module):
   """A TF1 Hub format module in TF2: signatures, __call__, variables."""
 
-  def __init__(self, spec, handle: str, tags=None):
+  def __init__(self, spec, handle: str, tags=None,
+               variable_factory: Optional[VariableFactory] = None):
+    """Creates the module's state; see `load`.
+
+    Args:
+      spec: the module's ModuleSpec.
+      handle: what the module was loaded from (for messages).
+      tags: the graph variant for `signatures` and `__call__`.
+      variable_factory: makes each variable part from (name, initial value,
+        trainable); it must return a resource `tf.Variable` (KerasLayer uses
+        it to create the parts as Keras weights).  Default: `tf.Variable`.
+    """
     super().__init__(name="hub_tf1_module")
     self.spec = spec
     self.handle = handle
     self._tags = frozenset(tags or ())
     spec.get_meta_graph(self._tags)  # Unknown tag set -> KeyError.
     self.variables_by_key: Dict[str, List[tf.Variable]] = {}
-    self._resources: Dict[str, tf.Tensor] = {}
-    self._create_variables()
-    self._variants: Dict[frozenset, _Variant] = {}
+    self._resources: Dict[str, "_StateResource"] = {}
+    self._assets: Dict[str, tf.saved_model.Asset] = {}
+    self._create_variables(variable_factory or _default_variable)
+    # Not a tf.Module attribute of its own: saving tracks the variables and
+    # resources, not these Python-side caches.
+    self._cache = types.SimpleNamespace(variants={})
     variant = self.variant(self._tags)
     self.signatures = _Signatures(
         (name, variant.signature_function(name, False))
@@ -192,7 +288,7 @@ class LoadedModule(tf.Module):
     self._trainable_list = [
         v for vs in self.variables_by_key.values() for v in vs if v.trainable]
 
-  def _create_variables(self):
+  def _create_variables(self, variable_factory: VariableFactory):
     analysis = graph_analysis.analysis_for(self.spec, self._tags)
     parts_all = [(k, p) for k, ps in sorted(analysis.variable_parts.items())
                  for p in ps]
@@ -207,26 +303,50 @@ class LoadedModule(tf.Module):
       raise graph_rewrite.UnsupportedGraphError(
           "module %s has variables but no checkpoint; hub_tf1.load needs "
           "the exported variables." % self.handle)
+    by_key: Dict[str, List[tf.Variable]] = {}
     for (key, part), value in zip(parts_all, values):
       name = key if not part.is_slice else "%s/part_%s" % (
           key, "_".join(str(o) for o in part.offset))
-      self.variables_by_key.setdefault(key, []).append(
-          tf.Variable(value, trainable=part.trainable, name=name))
+      by_key.setdefault(key, []).append(
+          variable_factory(name, value, part.trainable))
+    # Assigned once complete: tf.Module tracks it for saving as it is then.
+    self.variables_by_key = by_key
 
-  def resource(self, name: str, node) -> tf.Tensor:
+  def resource(self, name: str, variant: "_Variant") -> "_StateResource":
+    """The module's resource for state node `name`, made and initialised once.
+
+    Args:
+      name: a state node of `variant`'s graph that is not a variable.
+      variant: the graph variant that first needs it (its initializers
+        initialise it).
+
+    Returns:
+      The resource, shared by every variant.
+    """
     if name not in self._resources:
-      self._resources[name] = _create_resource(
-          node, "hub_tf1_%d_%s" % (next(_uid), name))
+      assets = {}
+      for tensor_name in variant.analysis.asset_tensors:
+        if tensor_name not in self._assets:
+          path = tf.compat.as_str(tf.make_ndarray(variant.analysis.nodes[
+              graph_analysis.node_of(tensor_name)].attr["value"].tensor).item())
+          # Re-assigned, not mutated: tf.Module tracks what it sees then.
+          self._assets = dict(self._assets,
+                              **{tensor_name: tf.saved_model.Asset(path)})
+        assets[tensor_name] = self._assets[tensor_name]
+      resource = _StateResource(variant, name, assets)
+      with tf.init_scope():
+        unused_handle = resource.resource_handle  # Created eagerly, here.
+      tf.function(resource._initialize, autograph=False)()  # pylint: disable=protected-access
+      self._resources = dict(self._resources, **{name: resource})
     return self._resources[name]
 
   def variant(self, tags) -> _Variant:
     tags = frozenset(tags or ())
-    if tags not in self._variants:
+    if tags not in self._cache.variants:
       self.spec.get_meta_graph(tags)
       variant = _Variant(self, tags)
-      variant.init_tables()
-      self._variants[tags] = variant
-    return self._variants[tags]
+      self._cache.variants[tags] = variant
+    return self._cache.variants[tags]
 
   @property
   def trainable_variables(self):
@@ -238,28 +358,51 @@ class LoadedModule(tf.Module):
 
   @property
   def regularization_losses(self):
-    variant = self.variant(self._tags)
+    return self.regularization_losses_for(self._tags)
+
+  def regularization_losses_for(self, tags) -> list:
+    """Zero-argument callables computing the losses of graph variant `tags`.
+
+    Args:
+      tags: the graph variant whose REGULARIZATION_LOSSES are computed.
+
+    Returns:
+      One callable per loss of the variant, each returning a scalar tensor
+      from the current variable values.
+    """
+    variant = self.variant(tags)
     names = variant.analysis.regularization_losses
     if not names:
       return []
-    closure = variant.analysis.closure(
-        [graph_analysis.node_of(n) for n in names], variant.analysis.state_nodes)
-    graph_def = variant.analysis.sub_graph_def(
-        closure,
-        as_placeholders=frozenset(closure & variant.analysis.state_nodes))
-
-    @tf.function(autograph=False)
-    def losses():
-      return variant.run_graph(graph_def, {}, list(names),
-                               "<regularization losses>")
+    losses = variant.losses_function()
     return [lambda i=i: losses()[i] for i in range(len(names))]
 
   def call_signature(self, inputs, signature="default", training=False,
-                     as_dict=False):
-    """Applies `signature` (the {"train"} variant when training)."""
-    tags = self._tags
-    if training and self.spec.has_tags(tags | {"train"}):
-      tags = tags | {"train"}
+                     as_dict=False, tags=None):
+    """Applies `signature` of a graph variant to `inputs`.
+
+    Args:
+      inputs: a tensor (one-input signatures) or a dict of them.
+      signature: the signature's name.
+      training: import the signature with its update ops (and, unless `tags`
+        is given, use the {"train"} variant when the module has one).
+      as_dict: return every output as a dict, not the "default" one.
+      tags: the graph variant (default: this object's, + "train" when
+        training).
+
+    Returns:
+      The "default" output, or the dict of outputs.
+
+    Raises:
+      TypeError: inputs that do not fit the signature, or no "default"
+        output without `as_dict`.
+      KeyError: no such signature or tag set.
+    """
+    if tags is None:
+      tags = self._tags
+      if training and self.spec.has_tags(tags | {"train"}):
+        tags = tags | {"train"}
+    tags = frozenset(tags)
     variant = self.variant(tags)
     infos = self.spec.get_input_info_dict(signature, tags)
     if not isinstance(inputs, dict) and inputs is not None:
@@ -281,13 +424,16 @@ class LoadedModule(tf.Module):
     return self.call_signature(inputs, "default", training)
 
 
-def load(handle: str, tags=None):
+def load(handle: str, tags=None, op_policy: Optional[str] = None):
   """Loads a module for TF2: TF1 Hub format or TF2 SavedModel.
 
   Args:
     handle: a path or URL, resolved through hub_tf1.resolving.
     tags: the graph variant of a TF1 Hub format module (default: no tags),
       or the tags passed to `tf.saved_model.load` for a SavedModel.
+    op_policy: "strict" refuses a TF1 Hub module whose graph has ops that
+      touch files, the network or processes (hub_tf1.inspection.scan) before
+      any of its ops runs; None: $HUB_TF1_OP_POLICY (unset: no check).
 
   Returns:
     A `LoadedModule` for a TF1 Hub format module, else what
@@ -296,11 +442,19 @@ def load(handle: str, tags=None):
   Raises:
     KeyError: the module has no graph with `tags`.
     UnsupportedGraphError: a construct TF2 cannot express.
+    UnsafeModuleError: strict op policy and flagged ops.
+    ValueError: strict op policy for a TF2 SavedModel, which scan does not
+      read, or an unknown policy.
   """
   path = resolving.resolve(handle)
   if not tf.io.gfile.exists(tf.io.gfile.join(path, "tfhub_module.pb")):
+    if scan_lib.is_strict(op_policy):
+      raise ValueError(
+          "%s is a TF2 SavedModel, not a TF1 Hub module; the strict op "
+          "policy checks TF1 Hub modules only, so it refuses to load it." %
+          handle)
     logging.info("%s is not a TF1 Hub module; using tf.saved_model.load.",
                  handle)
     return tf.saved_model.load(path, tags=tags)
-  spec = spec_loading.load_module_spec(path)
+  spec = spec_loading.load_module_spec(path, op_policy=op_policy)
   return LoadedModule(spec, handle, tags)
