@@ -2,6 +2,7 @@
 strict op policy refuses before anything runs."""
 
 import os
+from unittest import mock
 
 from absl.testing import absltest
 import tensorflow as tf
@@ -9,6 +10,7 @@ import tensorflow as tf
 import hub_tf1 as hub
 from hub_tf1 import cli
 from hub_tf1.inspection import scan
+from tests import testing_http_server
 from tests import testing_modules as tm
 
 _FIXTURES = os.path.join(tm.FIXTURES_DIR, "ref_modules")
@@ -42,6 +44,48 @@ class ScanTest(absltest.TestCase):
       self.assertEqual(cli.main(["scan", path]), 0, name)
       count += 1
     self.assertGreater(count, 5)
+
+  def test_archived_fixtures_over_http_scan_and_inspect_clean(self):
+    # The tarball fixtures (and the TF 1.12 module in external/), as URLs on
+    # 127.0.0.1, resolved into a cache of this test's own.
+    archives = [os.path.join("ref_modules", n) for n in
+                sorted(os.listdir(_FIXTURES))
+                if n.endswith(".tar.gz") and not n.startswith("broken")]
+    archives.append(os.path.join("external", "half_plus_two_v1.tar.gz"))
+    cache = self.create_tempdir().full_path
+    with testing_http_server.TestingHttpServer(tm.FIXTURES_DIR) as server:
+      with mock.patch.dict(os.environ, {"TFHUB_CACHE_DIR": cache}):
+        for archive in archives:
+          url = server.url("/" + archive)
+          self.assertEqual(cli.main(["scan", url]), 0, archive)
+          self.assertEqual(cli.main(["inspect", url, "--json"]), 0, archive)
+    self.assertLen(archives, 2)
+
+  def test_strict_tf2_load_and_keras_layer(self):
+    root = self.create_tempdir().full_path
+    target = os.path.join(root, "written")
+    module_dir = os.path.join(root, "payload")
+    with tf.Graph().as_default():
+      module = hub.Module(hub.create_module_spec(
+          _payload_module_fn(target, "signature")))
+      with tf.compat.v1.Session() as session:
+        module.export(module_dir, session)
+    for make in (lambda: hub.load(module_dir, op_policy="strict"),
+                 lambda: hub.KerasLayer(module_dir, op_policy="strict")):
+      with self.assertRaisesRegex(hub.UnsafeModuleError, "WriteFile"):
+        make()
+    with mock.patch.dict(os.environ, {scan.POLICY_ENV: "strict"}):
+      with self.assertRaises(hub.UnsafeModuleError):
+        hub.load(module_dir)
+    self.assertFalse(os.path.exists(target))
+    # Default: loads (the payload would run only when called).
+    self.assertIsNotNone(hub.load(module_dir))
+    self.assertFalse(os.path.exists(target))
+    # A TF2 SavedModel is not scanned: strict refuses it, naming why.
+    saved = os.path.join(root, "tf2")
+    tf.saved_model.save(tf.Module(), saved)
+    with self.assertRaisesRegex(ValueError, "TF2 SavedModel.*strict"):
+      hub.load(saved, op_policy="strict")
 
   def test_payloads_found_and_strict_runs_nothing(self):
     tmp = self.create_tempdir().full_path

@@ -192,6 +192,21 @@ def scan_spec(spec) -> List[Finding]:
   return spec.memo("op_scan", lambda: scan_meta_graphs(spec.meta_graphs()))
 
 
+def is_strict(policy: Optional[str]) -> bool:
+  """Whether `policy` (None or "": $HUB_TF1_OP_POLICY) is "strict".
+
+  Raises:
+    ValueError: unknown policy.
+  """
+  policy = policy or os.environ.get(POLICY_ENV)
+  if policy in (None, "", "default"):
+    return False
+  if policy != "strict":
+    raise ValueError("Unknown op policy %r (expected 'default' or 'strict')."
+                     % (policy,))
+  return True
+
+
 def check_policy(spec, handle: str, policy: Optional[str]) -> None:
   """Raises UnsafeModuleError when the op policy is "strict" and finds ops.
 
@@ -205,12 +220,8 @@ def check_policy(spec, handle: str, policy: Optional[str]) -> None:
     ValueError: unknown policy.
     UnsafeModuleError: strict policy and findings.
   """
-  policy = policy or os.environ.get(POLICY_ENV)
-  if policy in (None, "", "default"):
+  if not is_strict(policy):
     return
-  if policy != "strict":
-    raise ValueError("Unknown op policy %r (expected 'default' or 'strict')."
-                     % (policy,))
   findings = scan_spec(spec)
   if findings:
     raise UnsafeModuleError(handle, findings)
