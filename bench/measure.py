@@ -128,6 +128,45 @@ def measure_load(args, hub, sizes, module_dir):
   return dict(mem.metrics(), time_s=elapsed, ops=len(graph.get_operations()))
 
 
+def measure_load_strict(args, hub, sizes, module_dir):
+  """hub.Module(path): strict policy (hub_tf1), default policy (floor)."""
+  del args, sizes  # Unused.
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if hub is None:  # The floor: hub_tf1 without the scan.
+    import hub_tf1 as hub  # pylint: disable=g-import-not-at-top
+    kwargs = {}
+  elif hub.__name__ == "hub_tf1":
+    kwargs = {"op_policy": "strict"}
+  else:
+    kwargs = {}  # tensorflow_hub has no op policy.
+  with tf.Graph().as_default():
+    t0 = time.perf_counter()
+    hub.Module(module_dir, **kwargs)
+    elapsed = time.perf_counter() - t0
+  return {"time_s": elapsed}
+
+
+def measure_inspect(args, hub, sizes, module_dir):
+  """`hub-tf1 scan` and `hub-tf1 inspect --json`, each in this process."""
+  del args, sizes  # Unused.
+  if hub is None or hub.__name__ != "hub_tf1":
+    print("BENCH_NA n/a (no such command)", flush=True)
+    sys.exit(0)
+  import contextlib  # pylint: disable=g-import-not-at-top
+  from hub_tf1 import cli  # pylint: disable=g-import-not-at-top
+  times = {}
+  with open(os.devnull, "w") as devnull:
+    for key, argv in (("scan_s", ["scan", module_dir]),
+                      ("inspect_s", ["inspect", module_dir, "--json"])):
+      with contextlib.redirect_stdout(devnull):
+        t0 = time.perf_counter()
+        code = cli.main(argv)
+        times[key] = time.perf_counter() - t0
+      if code != 0:
+        raise RuntimeError("%s exited %d" % (" ".join(argv), code))
+  return times
+
+
 def _floor_restore_ops(module_dir, partitions):
   """Variables like the module's plus one RestoreV2 that assigns them all."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -383,6 +422,10 @@ def main():
   partitions = sizes.emb_partitions if row.module == models.EMB_PART else 1
   if row.kind == "load":
     result = measure_load(args, hub, sizes, module_dir)
+  elif row.kind == "load_strict":
+    result = measure_load_strict(args, hub, sizes, module_dir)
+  elif row.kind == "inspect":
+    result = measure_inspect(args, hub, sizes, module_dir)
   elif row.kind == "init":
     result = measure_init(args, hub, sizes, module_dir, partitions)
   elif row.kind == "calls":

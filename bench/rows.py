@@ -63,11 +63,13 @@ class Metric:
 class Row:
   name: str
   module: str
-  kind: str  # load | init | calls | export_ckpt | export_module | steady
+  kind: str  # load | load_strict | inspect | init | calls | export_* | steady
   title: str  # May use {layers}, {calls}, {emb}, {batch}, {parts}, {vocab}.
   floor: str  # What the floor column does.
   metrics: Tuple[Metric, ...]
   heavy_io: bool = False  # File-write rows: noisier, get more repetitions.
+  # The floor column runs hub_tf1 itself (e.g. its default op policy).
+  floor_uses_hub_tf1: bool = False
 
 
 ROWS: List[Row] = [
@@ -128,6 +130,17 @@ ROWS: List[Row] = [
          Metric("rerun_s", "2nd run [s]"),
          Metric("rss_delta_mb", "RSS delta [MB]", None, 1.1),
          Metric("peak_delta_mb", "peak RSS growth [MB]"))),
+    Row("load_mlp_deep_strict", MLP_DEEP, "load_strict",
+        "hub.Module(path, op_policy=\"strict\"), {layers}-layer MLP",
+        "hub_tf1's hub.Module(path) with the default policy (no scan); "
+        "original: hub.Module(path), it has no policy",
+        (Metric("time_s", "time [s]", None, 1.1),),
+        floor_uses_hub_tf1=True),
+    Row("scan_mlp_deep", MLP_DEEP, "inspect",
+        "hub-tf1 scan and inspect of the {layers}-layer MLP",
+        "n/a (tensorflow_hub and TensorFlow have no such command)",
+        (Metric("scan_s", "scan [s] (target < 1 s)"),
+         Metric("inspect_s", "inspect --json [s] (target < 1 s)"))),
     Row("load_text", TEXT, "load",
         "hub.Module(path), text embedding {vocab} words",
         "parse + import_graph_def of the whole graph",

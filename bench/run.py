@@ -42,12 +42,13 @@ WORKER_TIMEOUT_S = 1800
 RUN_ONLY_SIZES = ("calls", "steady_runs", "batch")
 
 
-def _env(impl):
+def _env(impl, row_name=None):
   env = dict(os.environ)
   env["TF_CPP_MIN_LOG_LEVEL"] = "2"
   env["PYTHONDONTWRITEBYTECODE"] = "1"
   path = [BENCH_DIR]
-  if impl == "hub_tf1":
+  row = rows.ROWS_BY_NAME.get(row_name)
+  if impl == "hub_tf1" or (row is not None and row.floor_uses_hub_tf1):
     path.insert(0, ROOT)
   env["PYTHONPATH"] = os.pathsep.join(path)
   return env
@@ -68,7 +69,10 @@ def run_worker(impl, extra_args, tmp=None):
     os.makedirs(tmp, exist_ok=True)
     cmd += ["--tmp", tmp]
   try:
-    proc = subprocess.run(cmd, env=_env(impl), capture_output=True, text=True,
+    row_name = (extra_args[extra_args.index("--row") + 1]
+                if "--row" in extra_args else None)
+    proc = subprocess.run(cmd, env=_env(impl, row_name), capture_output=True,
+                          text=True,
                           timeout=WORKER_TIMEOUT_S, check=False)
   except subprocess.TimeoutExpired:
     return "error", "timeout after %d s" % WORKER_TIMEOUT_S

@@ -42,6 +42,8 @@ _LAZY_NAMES = {
     "sparse_text_embedding_column": "estimator_integration.feature_columns",
     "image_embedding_column": "estimator_integration.feature_columns",
     "load": "hub_tf1.tf2.loading",
+    "convert": "hub_tf1.tf2.convert",
+    "KerasLayer": "hub_tf1.tf2.keras_layer",
 }
 
 

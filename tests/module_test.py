@@ -243,12 +243,15 @@ class DeviceTest(tf.test.TestCase):
         self.assertEqual(variable.initializer.inputs[0].op, variable.op)
       restores = [op for op in graph.get_operations()
                   if op.type == "RestoreV2"]
-      self.assertLen(restores, 2)  # One per parameter server.
+      self.assertNotEmpty(restores)
       for restore in restores:
+        # Read where the graph is built (ps tasks may not reach the files;
+        # module_remote_restore_test), assigned on the ps tasks.
+        self.assertEqual(restore.device, "/job:worker/task:0")
         readers = {c for t in restore.outputs for c in t.consumers()}
         self.assertNotEmpty(readers)
         for reader in readers:
-          self.assertEqual(reader.device, restore.device, msg=reader.name)
+          self.assertStartsWith(reader.device, "/job:ps/", msg=reader.name)
     with tf.Graph().as_default():
       m = hub.Module(path)
       with tf.compat.v1.Session() as session:

@@ -73,11 +73,17 @@ echo "== modern environment: pytest, one process per test file (.venv/modern)"
 # same per-file time limits apply (cluster tests 900 s, others 300 s).
 mkdir -p "$OUT/pytest"
 run_pytest_file() {  # run_pytest_file tests/<path>_test.py
-  local file="$1" name limit
+  local file="$1" name limit stem
   name="$(echo "${file#tests/}" | tr / .)"
   name="${name%.py}"
   limit=300
-  [[ "$file" == *cluster* ]] && limit=900
+  # Cluster tests: files named *cluster*, and files with a cluster part that
+  # Bazel runs as a separate <name>_cluster_test target (pytest runs both).
+  stem="$(basename "$file" .py)"
+  if [[ "$file" == *cluster* ]] ||
+     grep -q "name = \"${stem%_test}_cluster_test\"" tests/BUILD; then
+    limit=900
+  fi
   PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
     timeout --kill-after=30 "$limit" \
     .venv/modern/bin/python -m pytest "$file" \

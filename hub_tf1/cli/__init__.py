@@ -20,6 +20,7 @@ from typing import List, Optional
 # name -> (module under hub_tf1.cli, one-line help).
 _COMMANDS = {
     "cache": ("cache_command", "list, prefetch or remove cached modules"),
+    "convert": ("convert_command", "write a module as a TF2 SavedModel"),
     "inspect": ("inspect_command", "show signatures, variables, assets, ops"),
     "scan": ("scan_command", "flag ops that reach files, network, processes"),
 }

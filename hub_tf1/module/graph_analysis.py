@@ -37,9 +37,12 @@ def _ensure_ops_registered(meta_graph: meta_graph_pb2.MetaGraphDef) -> None:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     raise tf.errors.NotFoundError(
         None, None,
-        "The module uses ops that this TensorFlow does not have: %s. Import "
-        "the library that defines them (e.g. tensorflow_text) before loading "
-        "the module." % missing)
+        "Graph ops missing from the python registry (%s) are also absent "
+        "from the c++ registry. %s The module uses ops that this TensorFlow "
+        "does not have: import the library that defines them (e.g. "
+        "tensorflow_text) before loading the module." % (
+            set(missing), " ".join("Op type not registered %r." % op
+                                   for op in missing)))
 
 
 class _Context(object):
@@ -174,11 +177,30 @@ class GraphAnalysis(object):
       if "_class" not in new_node.attr:
         # Every op is colocated with itself anyway.  Saying so explicitly
         # spares TensorFlow's importer a failing attribute lookup (and the
-        # exception it builds) per imported op, about half of an import's
-        # Python time.
+        # exception it builds) per imported op, a third or more of an
+        # import's Python time.  The marker is an import-time device only:
+        # `state.import_sub_graph` clears it again from the nodes that
+        # `implicit_colocation` lists, so the caller's graph holds no
+        # `_class` the module graph does not (as with the original).
         new_node.attr["_class"].list.s.append(_COLOCATION_PREFIX +
                                               name.encode())
     return graph_def
+
+  def implicit_colocation(self, names: Iterable[str],
+                          as_placeholders: FrozenSet[str] = frozenset()
+                         ) -> List[str]:
+    """The nodes of `names` that `sub_graph_def` gives a self-colocation marker.
+
+    Args:
+      names: nodes passed to `sub_graph_def`.
+      as_placeholders: the same argument as there.
+
+    Returns:
+      Sorted node names: those without a `_class` attribute in the module
+      graph, and the placeholders (which never keep the node's attributes).
+    """
+    return sorted(n for n in names
+                  if n in as_placeholders or "_class" not in self.nodes[n].attr)
 
   # -- signatures ------------------------------------------------------------
 

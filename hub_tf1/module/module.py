@@ -1,13 +1,33 @@
-"""`hub.Module`: a module instantiated in the current TF1 graph."""
+"""`hub.Module`: a module instantiated in the current TF1 graph.
 
+Rules of this file:
+- The state (variables, tables) is created outside any control dependencies
+  of the caller.
+- Inside a function body (Defun, tf.function, wrap_function, Dataset.map)
+  whose outermost enclosing context is a graph, the state is lifted to that
+  graph (as `tf.init_scope` does), under the same absolute scope, so that
+  graph's `global_variables_initializer()` initializes it once however often
+  the function is applied; apply.py captures it into the function.  When the
+  outermost context is eager (wrap_function in TF2), the state stays in the
+  function's graph, as in the original.
+- Several replicas in one graph (MirroredStrategy, hand-built towers):
+  replicas.py decides when a Module shares an earlier Module's state and
+  when a strategy makes the variables; each call applies the module to the
+  calling replica's variable components.
+"""
+
+import contextlib
 from typing import Dict, List, Optional
 
+from absl import logging
 import tensorflow as tf
 
+from hub_tf1 import errors
 from hub_tf1.format import meta_graph as meta_graph_lib
 from hub_tf1.format import module_files
 from hub_tf1.inspection import scan as scan_lib
 from hub_tf1.module import apply as apply_lib
+from hub_tf1.module import replicas as replicas_lib
 from hub_tf1.module import state as state_lib
 from hub_tf1.spec import loading
 
@@ -26,6 +46,54 @@ def _unique_state_scope(name: str) -> str:
           "it before ops that use this name scope." % absolute)
     graph.unique_name(absolute, mark_as_used=True)
   return absolute
+
+
+class StateScopeTakenError(errors.Error, AssertionError, RuntimeError):
+  """A Module made in a function body has its scope taken where state goes.
+
+  The original fails there on a bare `assert`, hence AssertionError; it is
+  also a RuntimeError like the other taken-scope error of this file.
+  """
+  # AutoGraph (tf.function) re-raises an error with its own type only when
+  # it can see that the type is built from a message alone.
+  __init__ = Exception.__init__
+
+
+@contextlib.contextmanager
+def _in_lifted_graph(scope: str, kind: str):
+  """Enters the outermost enclosing graph and reserves `scope` there.
+
+  Raises:
+    StateScopeTakenError: `scope` is already taken in that graph.
+  """
+  with tf.init_scope():
+    outer = tf.compat.v1.get_default_graph()
+    with outer.name_scope(None):
+      if outer.unique_name(scope, mark_as_used=False) != scope:
+        raise StateScopeTakenError(
+            "Cannot create the state of Module '%s' inside %s: the name "
+            "scope %s/ is already taken in the enclosing graph %s, where the "
+            "state is created. Give the Module a unique name (name=...)."
+            % (scope, kind, scope, outer))
+      outer.unique_name(scope, mark_as_used=True)
+    yield
+
+
+def _state_context(graph: tf.Graph, scope: str):
+  """Where the state of a Module made in `graph` under `scope` is created."""
+  if graph.building_function:
+    kind = apply_lib.function_body_kind(graph)
+    with tf.init_scope():
+      outer_is_eager = tf.executing_eagerly()
+    if not outer_is_eager:
+      logging.info("Creating the state of Module '%s' made inside %s in the "
+                   "enclosing graph.", scope, kind)
+      return _in_lifted_graph(scope, kind)
+    logging.warning("Creating the state of Module '%s' inside %s, with no "
+                    "enclosing graph: it is only initialized if the function "
+                    "is pruned to its initializers (as wrap_function allows).",
+                    scope, kind)
+  return tf.control_dependencies(None)
 
 
 class Module(object):
@@ -56,12 +124,16 @@ class Module(object):
 
     Raises:
       ValueError: no graph variant with these tags.
-      RuntimeError: eager execution, or the name scope is already taken.
+      RuntimeError: eager execution, or the name scope is already taken
+        (in a function body: also in the enclosing graph the state goes to).
     """
     if tf.executing_eagerly():
       raise RuntimeError("hub_tf1.Module needs graph mode (tf.compat.v1): "
                          "build it inside `with tf.Graph().as_default():` or "
-                         "after tf.compat.v1.disable_eager_execution().")
+                         "after tf.compat.v1.disable_eager_execution(). "
+                         "(Exporting/importing meta graphs is not supported "
+                         "when eager execution is enabled. No graph exists "
+                         "when eager execution is enabled.)")
     self._spec = loading.as_module_spec(spec)
     scan_lib.check_policy(self._spec, spec if isinstance(spec, str) else
                           repr(self._spec),
@@ -74,11 +146,25 @@ class Module(object):
                         else "None", [sorted(t) for t in self._spec.get_tags()]))
     self._trainable = trainable
     self._graph = tf.compat.v1.get_default_graph()
+    # A later replica or tower of a replicated model shares the first one's.
+    shared = replicas_lib.shared_state(self._graph, name, self._tags,
+                                       trainable)
+    self._reuses_state = shared is not None
+    if shared is not None:
+      self._state = shared
+      self._name = shared.scope.split("/")[-1]
+      return
     scope = _unique_state_scope(name)
     self._name = scope.split("/")[-1]
-    with tf.control_dependencies(None):
-      self._state = state_lib.create_state(self._spec, self._tags, scope,
-                                           trainable)
+    with _state_context(self._graph, scope):
+      if replicas_lib.distributing(self._graph):
+        self._state = replicas_lib.create_distributed_state(
+            self._spec, self._tags, scope, trainable)
+      else:
+        self._state = state_lib.create_state(self._spec, self._tags, scope,
+                                             trainable)
+    replicas_lib.register(self._graph, name, self._state, self._tags,
+                          trainable)
 
   def __call__(self, inputs=None, _sentinel=None, signature=None,
                as_dict=None):
@@ -101,10 +187,30 @@ class Module(object):
       raise RuntimeError("Module must be applied in the graph it was "
                          "instantiated for.")
     return apply_lib.apply_signature(
-        self._state, self._spec, self._tags, self._trainable, self._name,
-        inputs, signature, as_dict)
+        replicas_lib.replica_view(self._state), self._spec, self._tags,
+        self._trainable, self._name, inputs, signature, as_dict)
 
   # -- introspection ---------------------------------------------------------
+
+  @property
+  def reuses_state(self) -> bool:
+    """Whether this Module shares the state of an earlier one (a replica).
+
+    True for the Module a later replica or tower of a replicated model made
+    (replicas.py): it applies the first replica's variables and tables.
+    """
+    return self._reuses_state
+
+  def shares_state_with(self, other: "Module") -> bool:
+    """Whether `other` uses the same state (variables, tables) as this one.
+
+    Args:
+      other: another Module.
+
+    Returns:
+      True for replicas of one module state.
+    """
+    return getattr(other, "_state", None) is self._state
 
   def get_signature_names(self) -> List[str]:
     return self._spec.get_signature_names(tags=self._tags)
@@ -147,11 +253,13 @@ class Module(object):
       tf.errors.AlreadyExistsError: `path` exists.
     """
     if tf.compat.v1.get_default_graph() is not self._graph:
-      raise RuntimeError("Module.export must be called in the graph the "
-                         "module was instantiated in.")
+      raise RuntimeError("default graph differs from the graph where the "
+                         "module was instantiated. Call Module.export with "
+                         "the module's graph as the default graph.")
     if session.graph is not self._graph:
-      raise RuntimeError("Module.export needs a session of the module's "
-                         "graph.")
+      raise RuntimeError("session graph differs from the graph where the "
+                         "module was instantiated. Module.export needs a "
+                         "session of the module's graph.")
     save = None
     if self._state.variable_map:
       saver = self._saver()

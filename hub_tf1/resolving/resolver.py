@@ -44,8 +44,10 @@ ACCEPTED_FORMS = (
     "a path on any other file system tf.io.gfile supports")
 
 
-def _unsupported(handle: str, detail: str) -> errors.UnsupportedHandleError:
-  return errors.UnsupportedHandleError(
+def _unsupported(handle: str, detail: str,
+                 cls=errors.UnsupportedHandleError
+                ) -> errors.UnsupportedHandleError:
+  return cls(
       "Unsupported module handle %r: %s. Accepted are: %s." %
       (handle, detail, "; ".join(ACCEPTED_FORMS)))
 
@@ -55,15 +57,18 @@ def resolve_path(handle: str) -> str:
 
   Raises:
     IOError: `<handle> does not exist.`
-    UnsupportedHandleError: a URL scheme no file system handles.
+    UnknownSchemeError: a URL scheme no file system handles (an
+      `UnsupportedHandleError` and a `tf.errors.UnimplementedError`).
   """
   try:
     exists = tf.io.gfile.exists(handle)
   except tf.errors.UnimplementedError:
     match = _SCHEME.match(handle)
     scheme = match.group(1) if match else handle.split(":", 1)[0]
-    raise _unsupported(handle, "no file system or resolver handles the "
-                       "scheme %r" % scheme) from None
+    raise _unsupported(
+        handle, "File system scheme %r not implemented (file: %r): no file "
+        "system or resolver handles it" % (scheme, handle),
+        errors.UnknownSchemeError) from None
   if not exists:
     raise IOError("%s does not exist." % handle)
   return handle
@@ -105,8 +110,8 @@ def _resolve_http_uncompressed(handle: str) -> str:
     raise ValueError("Expected 303 See other HTTP response but received code "
                      "%d for %s" % (response.status, url))
   if not location.startswith("gs://"):
-    raise ValueError("Expected server to return a GCS location for %s but "
-                     "received %r" % (handle, location[:200]))
+    raise ValueError("Expected server to return a GCS location but received "
+                     "%s (for %s)" % (location[:200], handle))
   return resolve_path(location)
 
 

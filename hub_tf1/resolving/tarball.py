@@ -224,12 +224,14 @@ def _safe_relpath(member: tarfile.TarInfo, handle: str) -> str:
   """The member's path inside the module dir; refuses escaping names."""
   name = member.name
   if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-    raise errors.UnsafeArchiveError(handle, name, "has an absolute path")
+    raise errors.UnsafeArchiveError(
+        handle, name, "has an absolute path (Relative path %r is invalid)"
+        % name)
   parts = [p for p in name.split("/") if p not in ("", ".")]
   if ".." in parts:
     raise errors.UnsafeArchiveError(
         handle, name, "has a '..' component that would leave the module "
-        "directory")
+        "directory (Relative path %r is invalid)" % name)
   return "/".join(parts)
 
 
@@ -285,8 +287,9 @@ def extract(fileobj, dst_dir: str, handle: str, max_bytes: int) -> int:
             kind += " (to %r)" % member.linkname
           raise errors.UnsafeArchiveError(
               handle, member.name,
-              kind + "; a module archive may hold only regular files and "
-              "directories")
+              kind + " (Unexpected object type in tar archive: %s); a module "
+              "archive may hold only regular files and directories"
+              % member.type)
       _check_end_of_archive(tar, reader, handle)
     except tarfile.TarError as e:
       raise errors.InvalidModuleArchiveError(
