@@ -15,6 +15,7 @@ _estimator_compat.install(required=False)
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 
+from hub_tf1.errors import Error
 from hub_tf1.format.protos import ImageModuleInfo
 from hub_tf1.inspection.scan import UnsafeModuleError
 from hub_tf1.module.eval_function import eval_function_for_module
@@ -44,6 +45,7 @@ _LAZY_NAMES = {
     "load": "hub_tf1.tf2.loading",
     "convert": "hub_tf1.tf2.convert",
     "KerasLayer": "hub_tf1.tf2.keras_layer",
+    "UnsupportedGraphError": "hub_tf1.tf2.graph_rewrite",
 }
 
 

@@ -32,10 +32,7 @@ check_fixtures = tf2_fixtures_lib.check_fixtures
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# TF1 while loops do not run in TF2 functions: convert refuses the module.
-_NOT_SUPPORTED = {"control_flow_v1"}
-_SUPPORTED = [n for n in tf2_fixtures_lib.fixtures_with("apply")
-              if n not in _NOT_SUPPORTED]
+_SUPPORTED = tf2_fixtures_lib.fixtures_with("apply")
 _BROKEN = [n for n in sorted(os.listdir(tf2_fixtures_lib.MODULES))
            if n.startswith("broken_") and
            os.path.isdir(os.path.join(tf2_fixtures_lib.MODULES, n))]
@@ -301,12 +298,6 @@ class ConvertErrorsTest(parameterized.TestCase):
       convert_lib.convert(self._module(name), self.export_dir)
     self.assertNotIsInstance(caught.exception, AssertionError)
     self.assertIn(name, str(caught.exception))  # Names the module.
-    self.assertNothingWritten()
-
-  def test_v1_while_loops_refused(self):
-    with self.assertRaisesRegex(graph_rewrite.UnsupportedGraphError,
-                                "signature 'power'.*Enter"):
-      convert_lib.convert(self._module("control_flow_v1"), self.export_dir)
     self.assertNothingWritten()
 
   def test_existing_export_dir(self):

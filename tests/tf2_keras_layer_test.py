@@ -23,9 +23,9 @@ from tests import tf2_fixtures_lib
 
 keras = tf.keras
 _REPO = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
-# TF1 while loops (Enter/Exit frames) are not supported in TF2 functions yet
-# (see tf2_load_test).
-_NOT_SUPPORTED = {"control_flow_v1"}
+# Gradients through TF1 while loops cannot be built in TF2 functions (see
+# TfOneWhileLoopsTest): their train steps are checked to fail clearly.
+_NO_GRADIENT = {"control_flow_v1"}
 
 
 def _module(name: str) -> str:
@@ -70,20 +70,19 @@ def _dense_inputs(spec, signature="default"):
 
 class FixturesTest(parameterized.TestCase):
 
-  @parameterized.parameters(*[n for n in tf2_fixtures_lib.fixtures_with(
-      "apply") if n not in _NOT_SUPPORTED])
+  @parameterized.parameters(*tf2_fixtures_lib.fixtures_with("apply"))
   def test_apply_matches_fixture(self, name):
     reasons = tf2_fixtures_lib.apply_differences(_LayerAsLoaded, name)
     self.assertEqual(reasons, [])
 
-  @parameterized.parameters(*[n for n in tf2_fixtures_lib.fixtures_with(
-      "train_step") if n not in _NOT_SUPPORTED])
+  @parameterized.parameters(*[
+      n for n in tf2_fixtures_lib.fixtures_with("train_step")
+      if n not in _NO_GRADIENT])
   def test_train_step_matches_fixture(self, name):
     reasons = tf2_fixtures_lib.train_step_differences(hub.KerasLayer, name)
     self.assertEqual(reasons, [])
 
-  @parameterized.parameters(*[n for n in tf2_fixtures_lib.fixtures_with(
-      "apply") if n not in _NOT_SUPPORTED])
+  @parameterized.parameters(*tf2_fixtures_lib.fixtures_with("apply"))
   def test_functional_model_equals_direct_call(self, name):
     handle = _module(name)
     spec = hub.load_module_spec(handle)
@@ -288,6 +287,38 @@ class TfKerasTest(absltest.TestCase):
     self.assertContainsSubset(["bn/moving_mean", "hidden/kernel"],
                               result["changed"])
     self.assertGreater(result["losses"], 0)
+
+
+class TfOneWhileLoopsTest(absltest.TestCase):
+  """control_flow_v1: TF1 while loops run, their gradients raise clearly."""
+
+  def _layer(self, **kwargs):
+    return hub.KerasLayer(_module("control_flow_v1"), signature="smooth",
+                          signature_outputs_as_dict=True, **kwargs)
+
+  def test_fine_tuning_raises_naming_module_and_signature(self):
+    layer = self._layer(trainable=True)
+    x = tf.constant([1.0, 2.0, 3.0, 4.0])
+    layer(x, training=True)  # Traced outside a tape first.
+    with tf.GradientTape() as tape:
+      loss = tf.reduce_sum(layer(x, training=True)["last"])
+    self.assertNotEmpty(tape.watched_variables())
+    with self.assertRaisesRegex(
+        hub.UnsupportedGraphError,
+        "control_flow_v1, signature 'smooth': no gradients through TF1 "
+        "while loops.*hub_tf1.Module"):
+      tape.gradient(loss, layer.trainable_weights)
+
+  def test_frozen_under_a_tape_gives_the_untaped_outputs(self):
+    layer = self._layer()
+    x = tf.constant([1.0, 2.0, 3.0, 4.0])
+    plain = layer(x)["last"].numpy()
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      taped = layer(x)["last"]
+    np.testing.assert_allclose(taped.numpy(), plain)
+    with self.assertRaises(hub.UnsupportedGraphError):
+      tape.gradient(taped, x)
 
 
 if __name__ == "__main__":

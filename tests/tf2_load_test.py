@@ -5,19 +5,17 @@ import os
 from absl.testing import absltest
 from absl.testing import parameterized
 import tensorflow as tf
+from tensorflow.python.framework import function  # Defun with a fixed name.
 
+import hub_tf1
 from hub_tf1.tf2 import loading
 from tests import tf2_fixtures_lib
 
-# TF1 while loops (Enter/Exit frames) inside a TF2 function get automatic
-# control edges across frames; not supported yet.
-_NOT_SUPPORTED = {"control_flow_v1"}
 
 
 class LoadFixturesTest(parameterized.TestCase):
 
-  @parameterized.parameters(*[n for n in tf2_fixtures_lib.fixtures_with(
-      "apply") if n not in _NOT_SUPPORTED])
+  @parameterized.parameters(*tf2_fixtures_lib.fixtures_with("apply"))
   def test_apply_matches_fixture(self, name):
     reasons = tf2_fixtures_lib.apply_differences(loading.load, name)
     self.assertEqual(reasons, [])
@@ -73,6 +71,41 @@ class LoadFixturesTest(parameterized.TestCase):
   def test_unknown_tags(self):
     with self.assertRaisesRegex(KeyError, "no graph with tags"):
       self._load("multi_signature", tags={"nope"})
+
+
+def _defun_module_fn(scale: float):
+  """A module_fn whose graph calls a library function named "shared_f"."""
+
+  def module_fn():
+    @function.Defun(tf.float32, func_name="shared_f")
+    def shared_f(x):
+      return x * scale
+
+    x = tf.compat.v1.placeholder(tf.float32, [None])
+    hub_tf1.add_signature(inputs=x, outputs=shared_f(x))
+  return module_fn
+
+
+class FunctionNamesTest(absltest.TestCase):
+
+  def test_two_modules_with_same_function_name(self):
+    # Both libraries define "shared_f", with different bodies: each module
+    # must keep its own (the eager registry holds one body per name).
+    paths = []
+    for scale in (2.0, 3.0):
+      path = os.path.join(self.create_tempdir().full_path, "m")
+      with tf.Graph().as_default():
+        module = hub_tf1.Module(
+            hub_tf1.create_module_spec(_defun_module_fn(scale)))
+        with tf.compat.v1.Session() as session:
+          module.export(path, session)
+      paths.append(path)
+    first, second = (loading.load(p) for p in paths)
+    x = tf.constant([1.0, 2.0])
+    self.assertEqual(first.signatures["default"](default=x)["default"].numpy()
+                     .tolist(), [2.0, 4.0])
+    self.assertEqual(second.signatures["default"](default=x)["default"].numpy()
+                     .tolist(), [3.0, 6.0])
 
 
 if __name__ == "__main__":

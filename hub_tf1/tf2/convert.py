@@ -29,9 +29,11 @@ Rules:
   Rebuild them with `tf.SparseTensor(indices, values, dense_shape)` and
   `tf.RaggedTensor.from_nested_row_splits(flat_values, [row_splits_0, ...])`.
   A flattened name equal to another key of the same signature is an error.
-* A module whose signatures hold TF1 while loops (Enter/Exit frames) is
-  refused: such loops fail inside TF2 functions (see tests/tf2_load_test.py),
-  so the SavedModel's functions would fail when called.
+* TF1 while loops (Enter/Exit frames) are kept as they are: the functions
+  run them (hub_tf1.load restores their control-flow contexts at import so
+  that automatic control dependencies stay out of the loop frames).  Their
+  gradients cannot be built in TF2 (TensorFlow fails when asked); `load`'s
+  guard that turns this into UnsupportedGraphError is not saved.
 * Written like every export of hub_tf1 (fileio.atomic_directory): into a
   temporary sibling renamed to `export_dir` when complete; `export_dir` must
   not exist (or be an empty directory); on any error nothing is left behind.
@@ -45,14 +47,9 @@ from tensorflow.python.trackable import autotrackable
 
 from hub_tf1 import fileio
 from hub_tf1 import resolving
-from hub_tf1.module import apply as apply_lib
 from hub_tf1.spec import loading as spec_loading
 from hub_tf1.tf2 import graph_rewrite
 from hub_tf1.tf2 import loading
-
-# Ops of TF1 while loops (control flow v1 frames).
-_V1_LOOP_OPS = frozenset(["Enter", "RefEnter", "Exit", "RefExit",
-                          "NextIteration", "RefNextIteration", "LoopCond"])
 
 # A flat component: (serving name, TensorSpec).
 _Flat = List[Tuple[str, tf.TensorSpec]]
@@ -187,36 +184,8 @@ def _loss_functions(module: loading.LoadedModule, tags: frozenset) -> list:
   return functions
 
 
-def _check_supported(module: loading.LoadedModule, tags: frozenset) -> None:
-  """Raises UnsupportedGraphError for signatures with TF1 while loops."""
-  found = []
-  variants = [(tags, False)]
-  if "default" in module.spec.get_signature_names(_train_tags(module, tags)):
-    variants.append((_train_tags(module, tags), True))
-  for variant_tags, training in variants:
-    analysis = module.variant(variant_tags).analysis
-    names = (module.spec.get_signature_names(variant_tags) if not training
-             else ["default"])
-    for name in sorted(names):
-      plan = apply_lib.build_plan(
-          analysis, module.spec.get_signature_def(name, variant_tags),
-          training)
-      ops = sorted({n.op for n in plan.graph_def.node} & _V1_LOOP_OPS)
-      if ops:
-        found.append("signature '%s' (tags %s%s): %s" % (
-            name, sorted(variant_tags), ", training" if training else "",
-            ", ".join(ops)))
-  if found:
-    raise graph_rewrite.UnsupportedGraphError(
-        "Cannot convert module %s: TF1 while loops (control flow v1) do not "
-        "run inside TF2 functions; rewrite them with control flow v2 "
-        "(tf.compat.v1.enable_control_flow_v2) and re-export. Found in %s."
-        % (module.handle, "; ".join(found)))
-
-
 def _build_root(module: loading.LoadedModule, tags: frozenset):
   """The object to save and its serving signatures."""
-  _check_supported(module, tags)
   root = autotrackable.AutoTrackable()
   root.module = module
   root.variables = list(module.variables)
@@ -265,7 +234,8 @@ def convert(handle: str, export_dir: str, tags=None) -> str:
                      "(no tfhub_module.pb in %s)." % (handle, path))
   spec = spec_loading.load_module_spec(path)
   tags = frozenset(tags or ())
-  module = loading.LoadedModule(spec, handle, tags)
+  module = loading.LoadedModule(spec, handle, tags,
+                                guard_loop_gradients=False)
   root, signatures = _build_root(module, tags)
   with fileio.atomic_directory(export_dir) as tmp:
     tf.saved_model.save(root, tmp, signatures=signatures)

@@ -10,7 +10,7 @@ of a reference variable cannot be expressed and raises, naming the op.
 Devices and colocation groups are dropped: TF2 places function ops itself.
 """
 
-from typing import Set
+from typing import Dict, Set
 
 from tensorflow.core.framework import graph_pb2
 
@@ -20,6 +20,9 @@ from hub_tf1.module import graph_analysis
 _RESOURCE_ASSIGN = {"Assign": "AssignVariableOp",
                     "AssignAdd": "AssignAddVariableOp",
                     "AssignSub": "AssignSubVariableOp"}
+# Ops of TF1 while loops (control flow v1 frames).
+V1_LOOP_OPS = frozenset(["Enter", "RefEnter", "Exit", "RefExit",
+                         "NextIteration", "RefNextIteration", "LoopCond"])
 # Ops that take a ref input but only read it.
 _READERS = ("Identity", "Snapshot")
 
@@ -94,6 +97,59 @@ def to_tf2(graph_def: graph_pb2.GraphDef, ref_nodes: Set[str],
       read.input.extend([var] + controls)
       read.attr["dtype"].type = dtypes[var]
       new.input[i] = read.name
+  return out
+
+
+def _rename_attr(value, names: Dict[str, str]) -> None:
+  """Renames, in place, the library functions an AttrValue refers to."""
+  funcs = ([value.func] if value.HasField("func") else []) + list(
+      value.list.func)
+  for func in funcs:
+    func.name = names.get(func.name, func.name)
+    for nested in func.attr.values():
+      _rename_attr(nested, names)
+
+
+def _rename_nodes(nodes, names: Dict[str, str]) -> None:
+  for node in nodes:
+    node.op = names.get(node.op, node.op)
+    for value in node.attr.values():
+      _rename_attr(value, names)
+
+
+def rename_functions(graph_def: graph_pb2.GraphDef,
+                     suffix: str) -> graph_pb2.GraphDef:
+  """A copy of `graph_def` whose library functions carry `suffix`.
+
+  The process-wide function registry of eager TF keeps one definition per
+  name, and two modules may hold different functions under the same name
+  (generated names like `__inference_body_12` repeat across modules).  Every
+  reference is renamed with its function: calls by op type, `func` and
+  `list(func)` attributes (also nested ones and inside function bodies) and
+  the gradient table.
+
+  Args:
+    graph_def: a graph with a function library (maybe empty).
+    suffix: appended to every function name; unique per loaded module.
+
+  Returns:
+    `graph_def` itself when it has no functions, else the renamed copy.
+  """
+  if not graph_def.library.function:
+    return graph_def
+  names = {f.signature.name: "%s_%s" % (f.signature.name, suffix)
+           for f in graph_def.library.function}
+  out = graph_pb2.GraphDef()
+  out.CopyFrom(graph_def)
+  _rename_nodes(out.node, names)
+  for function in out.library.function:
+    function.signature.name = names[function.signature.name]
+    _rename_nodes(function.node_def, names)
+  for gradient in out.library.gradient:
+    gradient.function_name = names.get(gradient.function_name,
+                                       gradient.function_name)
+    gradient.gradient_func = names.get(gradient.gradient_func,
+                                       gradient.gradient_func)
   return out
 
 

@@ -18,12 +18,13 @@ from typing import Callable, Dict, List, Optional
 from absl import logging
 import tensorflow as tf
 from tensorflow.python.eager import context
-from tensorflow.python.ops import resource_variable_ops
 
+from hub_tf1 import _tf_internal
 from hub_tf1 import resolving
 from hub_tf1.inspection import scan as scan_lib
 from hub_tf1.module import apply as apply_lib
 from hub_tf1.module import graph_analysis
+from hub_tf1.module import state as state_lib
 from hub_tf1.spec import loading as spec_loading
 from hub_tf1.spec import tensor_info
 from hub_tf1.tf2 import graph_rewrite
@@ -75,6 +76,8 @@ class _Variant(object):
         self.handles[part.node_name] = variable.handle
         self.node_variables[part.node_name] = variable
     self._functions = {}
+    # Library functions are registered process-wide: unique names per variant.
+    self.function_suffix = "hub_tf1_%d" % next(_uid)
     for name in sorted(self.analysis.state_nodes - set(self.handles)):
       self.handles[name] = loaded.resource(name, self).resource_handle
 
@@ -82,13 +85,20 @@ class _Variant(object):
     return "module %s, signature '%s'" % (self.loaded.handle, signature)
 
   def run_graph(self, graph_def, feeds: Dict[str, tf.Tensor], fetches,
-                signature: str, handles: Optional[Dict[str, tf.Tensor]] = None):
+                signature: str, handles: Optional[Dict[str, tf.Tensor]] = None,
+                contexts=()):
     """Imports `graph_def` into the current (function) graph.
 
     State nodes are mapped to this variant's handles (or to `handles`).
+    `contexts` are the TF1 control-flow contexts of `graph_def`: restored on
+    the imported ops, they keep the function's automatic control
+    dependencies out of TF1 while-loop frames (which they would break with
+    edges across frames).
     """
-    graph_def = graph_rewrite.to_tf2(graph_def, self.ref_nodes,
-                                     self.ref_dtypes, self.where(signature))
+    graph_def = graph_rewrite.rename_functions(
+        graph_rewrite.to_tf2(graph_def, self.ref_nodes, self.ref_dtypes,
+                             self.where(signature)),
+        self.function_suffix)
     input_map = dict(feeds)
     graph = tf.compat.v1.get_default_graph()
     for node in graph_def.node:
@@ -99,12 +109,17 @@ class _Variant(object):
         if node.name in self.node_variables:
           # Reads bypass the Variable API: record them for tapes and for
           # the function graph, whose calls then report them to tapes too.
-          resource_variable_ops.variable_accessed(
-              self.node_variables[node.name])
+          _tf_internal.variable_accessed(self.node_variables[node.name])
     for function_def in graph_def.library.function:
       context.context().add_function_def(function_def)
-    return tf.compat.v1.import_graph_def(
-        graph_def, input_map=input_map, return_elements=fetches, name="")
+    if not contexts:
+      return tf.compat.v1.import_graph_def(
+          graph_def, input_map=input_map, return_elements=fetches, name="")
+    scope = graph.unique_name("hub_tf1_module", mark_as_used=False)
+    results = tf.compat.v1.import_graph_def(
+        graph_def, input_map=input_map, return_elements=fetches, name=scope)
+    state_lib.restore_contexts(graph, contexts, scope)
+    return results
 
   def initializer_graph(self, name: str):
     """The table-initializer sub-graph of state node `name`, or None.
@@ -171,7 +186,8 @@ class _Variant(object):
       results = self.run_graph(plan.graph_def,
                                {k: v for k, v in feeds.items()
                                 if graph_analysis.node_of(k) in plan.imported},
-                               imported + ups, signature)
+                               imported + ups, signature,
+                               contexts=plan.contexts)
       tensors = dict(zip(imported, results[:len(imported)]))
       tensors.update(feeds)
       with tf.control_dependencies(results[len(imported):]):
@@ -182,6 +198,17 @@ class _Variant(object):
                 for key, comps in plan.output_components.items()}
 
     function = tf.function(body, autograph=False)
+    loop_ops = sorted({n.op for n in plan.graph_def.node}
+                      & graph_rewrite.V1_LOOP_OPS)
+    used = [v for n, v in sorted(self.node_variables.items())
+            if n in {node.name for node in plan.graph_def.node}]
+    guarded = loop_ops and self.loaded.guard_loop_gradients
+    run = function if not guarded else _without_gradient(
+        function, used, "%s: no gradients through TF1 while loops (ops %s) in TF2: "
+        "TF2 functions build control flow v2 gradients only. Fine-tune this "
+        "module with hub_tf1.Module in tf.compat.v1 graph mode, or use it "
+        "frozen (trainable=False, inputs not differentiated)."
+        % (self.where(signature), ", ".join(loop_ops)))
 
     def call(*args, **kwargs):
       if args:
@@ -192,9 +219,38 @@ class _Variant(object):
       converted = {k: tensor_info.convert_input(k, values[k], input_infos[k],
                                                 signature)
                    for k in values}
-      return function(**converted)
+      return run(**converted)
     call.function = function
     return call
+
+
+def _without_gradient(function, variables, message: str):
+  """`function` (keyword tensors -> outputs) whose gradient raises.
+
+  The forward pass runs with the caller's tapes paused (a tape would make
+  TF build the function's gradient at the call, which fails for TF1 while
+  loops); a custom gradient stands in for it and raises
+  UnsupportedGraphError(`message`) when a gradient is asked for, also one
+  with respect to `variables` (those `function` reads, reported to the
+  tapes here since the paused call does not).
+  """
+
+  def call(**kwargs):
+    keys = sorted(kwargs)
+
+    @tf.custom_gradient
+    def forward(*values):
+      for variable in variables:
+        _tf_internal.variable_accessed(variable)
+      with _tf_internal.stop_recording():
+        outputs = function(**dict(zip(keys, values)))
+
+      def gradient(*unused_output_gradients, variables=None):
+        del unused_output_gradients, variables
+        raise graph_rewrite.UnsupportedGraphError(message)
+      return outputs, gradient
+    return forward(*[kwargs[k] for k in keys])
+  return call
 
 
 VariableFactory = Callable[[str, tf.Tensor, bool], tf.Variable]
@@ -258,7 +314,8 @@ class LoadedModule(tf.Module):
   """A TF1 Hub format module in TF2: signatures, __call__, variables."""
 
   def __init__(self, spec, handle: str, tags=None,
-               variable_factory: Optional[VariableFactory] = None):
+               variable_factory: Optional[VariableFactory] = None,
+               guard_loop_gradients: bool = True):
     """Creates the module's state; see `load`.
 
     Args:
@@ -268,8 +325,13 @@ class LoadedModule(tf.Module):
       variable_factory: makes each variable part from (name, initial value,
         trainable); it must return a resource `tf.Variable` (KerasLayer uses
         it to create the parts as Keras weights).  Default: `tf.Variable`.
+      guard_loop_gradients: signatures with TF1 while loops raise
+        UnsupportedGraphError when differentiated (instead of failing inside
+        TensorFlow); `convert` turns it off, since saving would trace the
+        guard itself.
     """
     super().__init__(name="hub_tf1_module")
+    self.guard_loop_gradients = guard_loop_gradients
     self.spec = spec
     self.handle = handle
     self._tags = frozenset(tags or ())
