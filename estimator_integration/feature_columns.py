@@ -21,6 +21,7 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
 
+from hub_tf1 import _tf_internal
 from estimator_integration import column_modules
 from hub_tf1.module import module as module_lib
 from hub_tf1.spec import image
@@ -30,8 +31,6 @@ from hub_tf1.spec import module_spec as module_spec_lib
 # pylint: disable=g-direct-tensorflow-import
 # Extending feature columns needs the base classes, which TensorFlow keeps in
 # its private modules (the v1 one is not exported at all).
-from tensorflow.python.feature_column import feature_column as _fc_v1
-from tensorflow.python.feature_column import feature_column_v2 as _fc_v2
 # pylint: enable=g-direct-tensorflow-import
 
 
@@ -50,16 +49,6 @@ def _record(column_name: str, module: Any) -> None:
 MODULE_RESOURCE_NAME = "module"
 
 _COMBINERS = ("mean", "sqrtn", "sum")
-
-
-def _as_module_spec(spec: Any) -> Any:
-  """A `hub_tf1.ModuleSpec` for a spec or a handle string."""
-  if isinstance(spec, module_spec_lib.ModuleSpec):
-    return spec
-  if isinstance(spec, (str, bytes)):
-    return loading.load_module_spec(tf.compat.as_str_any(spec))
-  raise ValueError("Unknown module spec type: %r (expected a hub_tf1.ModuleSpec "
-                   "or a handle string)" % type(spec))
 
 
 def _text_embedding_issues(module_spec: Any) -> List[str]:
@@ -121,8 +110,10 @@ def _image_embedding_issues(module_spec: Any,
   return issues
 
 
-class _HubDenseColumn(_fc_v1._DenseColumn,  # pylint: disable=protected-access
-                      _fc_v2.DenseColumn):
+_DENSE_COLUMN_BASES = _tf_internal.dense_column_bases()
+
+
+class _HubDenseColumn(_DENSE_COLUMN_BASES["v1"], _DENSE_COLUMN_BASES["v2"]):
   """What the three hub columns share: naming, parsing plumbing, shape.
 
   Subclasses are namedtuples with a `key` field and set `self.module_spec`.
@@ -210,7 +201,7 @@ class _TextEmbeddingColumn(
 
   def __init__(self, key, module_spec_path, trainable):
     del key, module_spec_path, trainable  # Stored by the namedtuple.
-    self.module_spec = _as_module_spec(self.module_spec_path)
+    self.module_spec = loading.as_module_spec(self.module_spec_path)
     _check_text_embedding(self.module_spec)
     super().__init__()
 
@@ -277,7 +268,7 @@ def sparse_text_embedding_column(
     ValueError: the module is not a text embedding, or the combiner is
       unknown.
   """
-  spec = _as_module_spec(module_spec)
+  spec = loading.as_module_spec(module_spec)
   _check_text_embedding(spec)
   if combiner not in _COMBINERS:
     raise ValueError("combiner must be 'mean', 'sqrtn' or 'sum': %r" %
@@ -363,7 +354,7 @@ class _ImageEmbeddingColumn(
 
   def __init__(self, key, module_spec_path, image_size):
     del key, module_spec_path, image_size  # Stored by the namedtuple.
-    self.module_spec = _as_module_spec(self.module_spec_path)
+    self.module_spec = loading.as_module_spec(self.module_spec_path)
     issues = _image_embedding_issues(
         self.module_spec, check_image_size=self.image_size is None)
     if issues:

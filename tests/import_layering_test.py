@@ -4,6 +4,8 @@ Each check runs in a fresh interpreter, because what matters is what an
 import pulls in from nothing.
 """
 
+import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -14,6 +16,44 @@ from absl.testing import absltest
 def _run(code: str) -> subprocess.CompletedProcess:
   return subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
                         capture_output=True, text=True, check=False)
+
+
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Private TensorFlow members the code base has needed (issue 15, item 3).
+_PRIVATE_CALL = re.compile(
+    r"tensorflow\.python|\._(set_attr|clear_attr|set_device|"
+    r"get_control_flow_context|import_graph_def_internal|"
+    r"set_save_slice_info|DenseColumn)\b")
+
+
+def _python_files(package: str):
+  for root, _, files in os.walk(os.path.join(_REPO, package)):
+    for name in sorted(files):
+      if name.endswith(".py"):
+        yield os.path.join(root, name)
+
+
+class PrivateTensorFlowApiTest(absltest.TestCase):
+
+  def test_only_tf_internal_uses_private_tensorflow(self):
+    allowed = {os.path.join(_REPO, "hub_tf1", "_tf_internal.py")}
+    offenders = []
+    for package in ("hub_tf1", "estimator_integration"):
+      for path in _python_files(package):
+        if path in allowed or os.sep + "compat" + os.sep in path:
+          continue  # compat/ stands in for removed private modules.
+        with open(path) as f:
+          for number, line in enumerate(f, 1):
+            if _PRIVATE_CALL.search(line.split("#")[0]):
+              offenders.append("%s:%d: %s" % (
+                  os.path.relpath(path, _REPO), number, line.strip()))
+    self.assertEqual(offenders, [])
+
+  def test_the_check_finds_a_private_use(self):
+    self.assertTrue(_PRIVATE_CALL.search(
+        "from tensorflow.python.ops import ref_variable"))
+    self.assertTrue(_PRIVATE_CALL.search("op._set_device(d)"))
+    self.assertFalse(_PRIVATE_CALL.search("tf.compat.v1.import_graph_def("))
 
 
 class ImportLayeringTest(absltest.TestCase):

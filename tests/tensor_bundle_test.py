@@ -3,7 +3,9 @@
 Checkpoints are written by TensorFlow itself (Saver, SaveV2 +
 MergeV2Checkpoints, tf.train.Checkpoint) and what this module writes is read
 back with TensorFlow's own readers (CheckpointReader, RestoreV2,
-init_from_checkpoint) and, when installed, tensorflow_hub 0.15.
+init_from_checkpoint) and by tensorflow_hub 0.15, which runs in a subprocess
+with the interpreter of .venv/ref (those cases skip only when that virtualenv
+does not exist).  Also covers bundle_copy: the streaming copy and its plan.
 """
 
 import os
@@ -13,12 +15,13 @@ from absl.testing import absltest
 import numpy as np
 import tensorflow as tf
 
-from hub_tf1.format import tensor_bundle
+from tensorflow.core.framework import tensor_slice_pb2
+from tensorflow.core.framework import types_pb2
 
-try:
-  import tensorflow_hub as ref_hub  # pylint: disable=g-import-not-at-top
-except ImportError:
-  ref_hub = None
+from hub_tf1.format import _sstable
+from hub_tf1.format import bundle_copy
+from hub_tf1.format import tensor_bundle
+from tests import fidelity_lib
 
 
 def _save_v2(prefix, tensors):
@@ -198,8 +201,8 @@ class TensorBundleTest(tf.test.TestCase):
         "_CHECKPOINTABLE_OBJECT_GRAPH", "v/.ATTRIBUTES/VARIABLE_VALUE",
         "inner/x/.ATTRIBUTES/VARIABLE_VALUE"])
     dst = self.path("out", "vars")
-    tensor_bundle.copy_tensors(prefix, dst,
-                               {"v": "v/.ATTRIBUTES/VARIABLE_VALUE"})
+    bundle_copy.copy_tensors(prefix, dst,
+                             {"v": "v/.ATTRIBUTES/VARIABLE_VALUE"})
     self.assertCheckpointHas(dst, {"v": np.array([1.0, 2.0], np.float32)})
 
   # --- copy_tensors ----------------------------------------------------------
@@ -209,8 +212,8 @@ class TensorBundleTest(tf.test.TestCase):
     _save_v2(src, dict(_VALUES, **{"optimizer/slot": np.ones([7], np.float32)}))
     key_map = {"module/" + k: k for k in _VALUES}
     dst = self.path("module", "variables", "variables")
-    entries = tensor_bundle.copy_tensors(src, dst, key_map,
-                                         chunk_size=100_000)
+    entries = bundle_copy.copy_tensors(src, dst, key_map,
+                                       chunk_size=100_000)
     self.assertCountEqual(entries.keys(), key_map.keys())
     self.assertCheckpointHas(dst,
                              {"module/" + k: v for k, v in _VALUES.items()})
@@ -227,8 +230,8 @@ class TensorBundleTest(tf.test.TestCase):
     src = self.path("train", "ckpt")
     _save_v2(src, _VALUES)
     dst = self.path("out", "vars")
-    tensor_bundle.copy_tensors(src, dst, {"s": "strings", "m": "float_matrix",
-                                          "z": "scalar_int64"})
+    bundle_copy.copy_tensors(src, dst, {"s": "strings", "m": "float_matrix",
+                                        "z": "scalar_int64"})
     s, m, z = tf.raw_ops.RestoreV2(
         prefix=dst, tensor_names=["s", "m", "z"], shape_and_slices=["", "", ""],
         dtypes=[tf.string, tf.float32, tf.int64])
@@ -240,7 +243,7 @@ class TensorBundleTest(tf.test.TestCase):
     src = self.path("train", "ckpt")
     _save_v2(src, _VALUES)
     dst = self.path("out", "vars")
-    tensor_bundle.copy_tensors(src, dst, {"w": "float_matrix", "b": "bools"})
+    bundle_copy.copy_tensors(src, dst, {"w": "float_matrix", "b": "bools"})
     with tf.Graph().as_default() as graph:
       w = tf.compat.v1.get_variable("scope/w", shape=[3, 4])
       b = tf.compat.v1.get_variable("scope/b", shape=[3], dtype=tf.bool)
@@ -266,7 +269,7 @@ class TensorBundleTest(tf.test.TestCase):
     everything = {k: v for shard in shards for k, v in shard.items()}
     key_map = {"new_" + k: k for k in everything}
     dst = self.path("out", "vars")
-    tensor_bundle.copy_tensors(src, dst, key_map)
+    bundle_copy.copy_tensors(src, dst, key_map)
     self.assertEqual(tensor_bundle.read_index(dst)[0].num_shards, 1)
     self.assertCheckpointHas(dst,
                              {"new_" + k: v for k, v in everything.items()})
@@ -275,8 +278,8 @@ class TensorBundleTest(tf.test.TestCase):
     src = self.path("train", "ckpt")
     _save_v2(src, _VALUES)
     dst = self.path("out", "vars")
-    entries = tensor_bundle.copy_tensors(src, dst,
-                                         {"x": "big", "y": "big", "z": "bools"})
+    entries = bundle_copy.copy_tensors(src, dst,
+                                       {"x": "big", "y": "big", "z": "bools"})
     self.assertEqual(entries["x"].offset, entries["y"].offset)
     self.assertEqual(
         tf.io.gfile.stat(dst + ".data-00000-of-00001").length,
@@ -288,8 +291,8 @@ class TensorBundleTest(tf.test.TestCase):
     src = self.path("train", "ckpt")
     _save_v2(src, _VALUES)
     dst = self.path("out", "vars")
-    tensor_bundle.copy_tensors(src, dst, {"x": "big"})
-    tensor_bundle.copy_tensors(src, dst, {"x": "doubles"})
+    bundle_copy.copy_tensors(src, dst, {"x": "big"})
+    bundle_copy.copy_tensors(src, dst, {"x": "doubles"})
     self.assertCountEqual(tf.io.gfile.listdir(self.path("out")),
                           ["vars.index", "vars.data-00000-of-00001"])
     self.assertCheckpointHas(dst, {"x": _VALUES["doubles"]})
@@ -300,7 +303,7 @@ class TensorBundleTest(tf.test.TestCase):
     dst = self.path("out", "vars")
     with self.assertRaisesRegex(tensor_bundle.MissingTensorError,
                                 "'no/such/var'") as cm:
-      tensor_bundle.copy_tensors(src, dst, {"a": "big", "b": "no/such/var"})
+      bundle_copy.copy_tensors(src, dst, {"a": "big", "b": "no/such/var"})
     self.assertEqual(cm.exception.key, "no/such/var")
     self.assertIsInstance(cm.exception, ValueError)
     self.assertFalse(tf.io.gfile.exists(self.path("out")))
@@ -310,10 +313,10 @@ class TensorBundleTest(tf.test.TestCase):
     dst = self.path("out", "vars")
     with self.assertRaisesRegex(tensor_bundle.SlicedTensorError,
                                 "'part'.*partitioned") as cm:
-      tensor_bundle.copy_tensors(prefix, dst, {"w": "w", "p": "part"})
+      bundle_copy.copy_tensors(prefix, dst, {"w": "w", "p": "part"})
     self.assertEqual(cm.exception.key, "part")
     # The unpartitioned variables still copy.
-    tensor_bundle.copy_tensors(prefix, dst, {"w": "w", "s": "step"})
+    bundle_copy.copy_tensors(prefix, dst, {"w": "w", "s": "step"})
     self.assertCheckpointHas(dst, {
         "w": np.arange(6, dtype=np.float32).reshape(2, 3), "s": np.int64(42)})
 
@@ -339,7 +342,7 @@ class TensorBundleTest(tf.test.TestCase):
     src = _save_with_saver(self.path("saver", "model"), partitioned=True)
     part_value = tf.train.load_checkpoint(src).get_tensor("part")
     dst = self.path("out", "vars")
-    entries = tensor_bundle.copy_tensors(
+    entries = bundle_copy.copy_tensors(
         src, dst, {"module/emb": "part", "w": "w"}, copy_slices=True)
     self.assertLen(entries["module/emb"].slices, 2)
     self.assertCheckpointHas(dst, {
@@ -365,23 +368,23 @@ class TensorBundleTest(tf.test.TestCase):
     src = self.path("train", "ckpt")
     _save_v2(src, _VALUES)
     dst = self.path("out", "vars")
-    tensor_bundle.copy_tensors(
+    bundle_copy.copy_tensors(
         src, dst, {"m": "float_matrix", "s": "strings"},
         expected={"m": (tf.float32, [3, None]), "s": (tf.string, None)})
     with self.assertRaisesRegex(tensor_bundle.TensorMismatchError,
                                 "'m'.*dtype DT_FLOAT.*DT_INT32"):
-      tensor_bundle.copy_tensors(src, dst, {"m": "float_matrix"},
-                                 expected={"m": (tf.int32, None)})
+      bundle_copy.copy_tensors(src, dst, {"m": "float_matrix"},
+                               expected={"m": (tf.int32, None)})
     with self.assertRaisesRegex(tensor_bundle.TensorMismatchError,
                                 r"'m'.*shape \[3, 4\].*\[4, 3\]"):
-      tensor_bundle.copy_tensors(src, dst, {"m": "float_matrix"},
-                                 expected={"m": (None, [4, 3])})
+      bundle_copy.copy_tensors(src, dst, {"m": "float_matrix"},
+                               expected={"m": (None, [4, 3])})
 
   def test_refuses_to_overwrite_its_source(self):
     src = self.path("train", "ckpt")
     _save_v2(src, _VALUES)
     with self.assertRaisesRegex(ValueError, "cannot write over its source"):
-      tensor_bundle.copy_tensors(src, src, {"x": "big"})
+      bundle_copy.copy_tensors(src, src, {"x": "big"})
     self.assertCheckpointHas(src, _VALUES)
 
   def test_truncated_source_shard_raises_data_loss(self):
@@ -390,7 +393,7 @@ class TensorBundleTest(tf.test.TestCase):
     data_file = src + ".data-00000-of-00001"
     _write_file(data_file, _read_file(data_file)[:1000])
     with self.assertRaises(tf.errors.DataLossError):
-      tensor_bundle.copy_tensors(src, self.path("out", "vars"), {"x": "big"})
+      bundle_copy.copy_tensors(src, self.path("out", "vars"), {"x": "big"})
 
   # --- corruption ------------------------------------------------------------
 
@@ -398,7 +401,7 @@ class TensorBundleTest(tf.test.TestCase):
     src = self.path("train", "ckpt")
     _save_v2(src, _VALUES)
     dst = self.path("out", "vars")
-    tensor_bundle.copy_tensors(src, dst, {"some_key": "float_matrix"})
+    bundle_copy.copy_tensors(src, dst, {"some_key": "float_matrix"})
     index = bytearray(_read_file(dst + ".index"))
     pos = bytes(index).find(b"some_key")
     self.assertGreater(pos, 0)
@@ -414,7 +417,7 @@ class TensorBundleTest(tf.test.TestCase):
     src = self.path("train", "ckpt")
     _save_v2(src, _VALUES)
     dst = self.path("out", "vars")
-    tensor_bundle.copy_tensors(src, dst, {"m": "float_matrix"})
+    bundle_copy.copy_tensors(src, dst, {"m": "float_matrix"})
     data_file = dst + ".data-00000-of-00001"
     data = bytearray(_read_file(data_file))
     data[5] ^= 0x10
@@ -432,84 +435,209 @@ class TensorBundleTest(tf.test.TestCase):
     with self.assertRaisesRegex(tensor_bundle.CorruptIndexError, "magic"):
       tensor_bundle.read_index(src)
 
-  # --- tensorflow_hub 0.15 interop ------------------------------------------
+  # --- bundle_copy.plan_copy ------------------------------------------------
+
+  def test_plan_orders_merges_and_dedupes_source_ranges(self):
+    # Two source shards; the new file takes source bytes in (shard, offset)
+    # order, touching ranges are read as one run, duplicates stored once.
+    src = {
+        "a": _entry(1, 0, 8, crc=11),
+        "b": _entry(0, 16, 4, crc=12),
+        "c": _entry(0, 0, 16, crc=13),
+        "d": _entry(0, 40, 4, crc=14),  # A gap before it: a run of its own.
+        "e": _entry(1, 8, 2, crc=15),
+        "unused": _entry(0, 20, 20),
+    }
+    key_map = {"x": "a", "y": "b", "z": "c", "w": "d", "v": "e", "u": "c"}
+    plan = bundle_copy.plan_copy(_header(2), src, key_map,
+                                 src_prefix="/no/such/ckpt")
+    self.assertEqual([(r.shard, r.offset, r.size) for r in plan.runs],
+                     [(0, 0, 20), (0, 40, 4), (1, 0, 10)])
+    self.assertEqual(plan.num_bytes, 34)
+    self.assertEqual(plan.num_src_shards, 2)
+    self.assertEqual(plan.header.num_shards, 1)
+    self.assertEqual(
+        {k: (e.shard_id, e.offset, e.size, e.crc32c)
+         for k, e in plan.entries.items()},
+        {"z": (0, 0, 16, 13), "u": (0, 0, 16, 13), "y": (0, 16, 4, 12),
+         "w": (0, 20, 4, 14), "x": (0, 24, 8, 11), "v": (0, 32, 2, 15)})
+    # The source index is left as it was.
+    self.assertEqual((src["a"].shard_id, src["a"].offset), (1, 0))
+
+  def test_plan_rekeys_slices_under_the_new_name(self):
+    slice_a, slice_b = b"\x02\x00\x05", b"\x02\x05\x05"
+    src = {
+        "p": _entry(0, 0, 0, shape=(10, 2), slices=2),
+        tensor_bundle.make_slice_key("p", slice_b): _entry(0, 40, 40),
+        tensor_bundle.make_slice_key("p", slice_a): _entry(0, 0, 40),
+        "w": _entry(0, 80, 4),
+    }
+    plan = bundle_copy.plan_copy(_header(1), src, {"m/p": "p", "w": "w"},
+                                 copy_slices=True)
+    self.assertEqual(
+        {k: (e.shard_id, e.offset, e.size, len(e.slices))
+         for k, e in plan.entries.items()},
+        {"m/p": (0, 0, 0, 2), "w": (0, 80, 4, 0),
+         tensor_bundle.make_slice_key("m/p", slice_a): (0, 0, 40, 0),
+         tensor_bundle.make_slice_key("m/p", slice_b): (0, 40, 40, 0)})
+    self.assertEqual([(r.shard, r.offset, r.size) for r in plan.runs],
+                     [(0, 0, 84)])
+    self.assertEqual(plan.entries["m/p"].shape.dim[0].size, 10)
+    with self.assertRaises(tensor_bundle.SlicedTensorError):
+      bundle_copy.plan_copy(_header(1), src, {"m/p": "p"})
+    del src[tensor_bundle.make_slice_key("p", slice_b)]
+    with self.assertRaisesRegex(tensor_bundle.CorruptIndexError,
+                                "lists 2 slices but 1 are stored"):
+      bundle_copy.plan_copy(_header(1), src, {"m/p": "p"}, copy_slices=True)
+
+  def test_plan_rejects_missing_and_mismatched_tensors(self):
+    src = {"a": _entry(0, 0, 24, shape=(2, 3))}
+    with self.assertRaisesRegex(tensor_bundle.MissingTensorError,
+                                "'b'.*/ckpt") as cm:
+      bundle_copy.plan_copy(_header(1), src, {"x": "a", "y": "b"},
+                            src_prefix="/ckpt")
+    self.assertEqual(cm.exception.key, "b")
+    with self.assertRaisesRegex(tensor_bundle.TensorMismatchError,
+                                r"'x'.*\[2, 3\].*\[3, 2\]"):
+      bundle_copy.plan_copy(_header(1), src, {"x": "a"},
+                            expected={"x": (None, [3, 2])})
+    with self.assertRaisesRegex(tensor_bundle.TensorMismatchError, "DT_INT64"):
+      bundle_copy.plan_copy(_header(1), src, {"x": "a"},
+                            expected={"x": (tf.int64, None)})
+    plan = bundle_copy.plan_copy(_header(1), src, {"x": "a"},
+                                 expected={"x": (tf.float32, [None, 3])})
+    self.assertEqual(plan.num_bytes, 24)
+
+  def test_written_copy_is_exactly_the_plan(self):
+    shards = [
+        {"a": np.arange(5, dtype=np.int64), "s0": np.array(b"zero")},
+        {"b": np.ones([2, 2], np.float32), "c": np.array(True)},
+    ]
+    src = self.path("sharded", "ckpt")
+    _save_sharded(src, shards)
+    key_map = {"n_a": "a", "n_b": "b", "n_c": "c", "again_a": "a"}
+    header, src_entries = tensor_bundle.read_index(src)
+    plan = bundle_copy.plan_copy(header, src_entries, key_map)
+    dst = self.path("out", "vars")
+    bundle_copy.copy_tensors(src, dst, key_map, chunk_size=3)
+    expected_data = b"".join(
+        _read_file(tensor_bundle.data_path(src, r.shard, 2))[
+            r.offset:r.offset + r.size] for r in plan.runs)
+    self.assertEqual(_read_file(dst + ".data-00000-of-00001"), expected_data)
+    written_header, written = tensor_bundle.read_index(dst)
+    self.assertEqual(written, plan.entries)
+    self.assertEqual(written_header, plan.header)
+
+  # --- tensorflow_hub 0.15 interop (subprocess in .venv/ref) ---------------
+
+  def run_ref(self, code):
+    """Runs `code` with the original tensorflow_hub; returns what it emits."""
+    fidelity_lib.skip_without_ref(self)
+    return fidelity_lib.run(code, reference=True, tmp_base=self.dir)
 
   def test_module_with_copied_variables_loads_in_tensorflow_hub(self):
-    if ref_hub is None:
-      self.skipTest("tensorflow_hub is not installed (run in .venv/ref)")
+    fidelity_lib.skip_without_ref(self)
     train = self.path("train", "ckpt")
     w_value = np.arange(6, dtype=np.float32).reshape(3, 2)
     b_value = np.array([0.5, -1.0], np.float32)
     _save_v2(train, {"model/w": w_value, "model/b": b_value,
                      "model/w/Adam": np.zeros([3, 2], np.float32),
                      "global_step": np.int64(100)})
-
-    def module_fn():
-      x = tf.compat.v1.placeholder(tf.float32, [None, 3])
-      w = tf.compat.v1.get_variable("w", shape=[3, 2])
-      b = tf.compat.v1.get_variable("b", shape=[2])
-      ref_hub.add_signature(inputs=x, outputs=tf.matmul(x, w) + b)
-
-    spec = ref_hub.create_module_spec(module_fn)
     module_dir = self.path("module")
-    with tf.Graph().as_default():
-      m = ref_hub.Module(spec)
-      with tf.compat.v1.Session() as sess:
-        sess.run(tf.compat.v1.global_variables_initializer())
-        m.export(module_dir, sess)
-    variables_prefix = os.path.join(module_dir, "variables", "variables")
-    for name in tf.io.gfile.listdir(os.path.join(module_dir, "variables")):
-      tf.io.gfile.remove(os.path.join(module_dir, "variables", name))
-    tensor_bundle.copy_tensors(train, variables_prefix,
-                               {"w": "model/w", "b": "model/b"})
-    with tf.Graph().as_default():
-      m = ref_hub.Module(module_dir)
-      y = m(np.ones([1, 3], np.float32))
-      with tf.compat.v1.Session() as sess:
-        sess.run(tf.compat.v1.global_variables_initializer())
-        got = sess.run(y)
-    self.assertAllClose(got, np.ones([1, 3], np.float32) @ w_value + b_value)
+    self.run_ref(_REF_EXPORT_DENSE % {"module_dir": module_dir})
+    variables_dir = os.path.join(module_dir, "variables")
+    for name in tf.io.gfile.listdir(variables_dir):
+      tf.io.gfile.remove(os.path.join(variables_dir, name))
+    bundle_copy.copy_tensors(train, os.path.join(variables_dir, "variables"),
+                             {"w": "model/w", "b": "model/b"})
+    got = self.run_ref(_REF_APPLY % {"module_dir": module_dir,
+                                     "inputs": "np.ones([1, 3], np.float32)"})
+    self.assertAllClose(got["y"],
+                        np.ones([1, 3], np.float32) @ w_value + b_value)
 
   def test_partitioned_module_with_copied_slices_loads_in_tensorflow_hub(self):
-    if ref_hub is None:
-      self.skipTest("tensorflow_hub is not installed (run in .venv/ref)")
-
-    def module_fn():
-      ids = tf.compat.v1.placeholder(tf.int64, [None])
-      table = tf.compat.v1.get_variable(
-          "table", shape=[12, 3],
-          partitioner=tf.compat.v1.fixed_size_partitioner(3))
-      ref_hub.add_signature(
-          inputs=ids,
-          outputs=tf.compat.v1.nn.embedding_lookup(table, ids,
-                                                   partition_strategy="div"))
-
-    spec = ref_hub.create_module_spec(module_fn)
+    fidelity_lib.skip_without_ref(self)
     module_dir = self.path("module")
     train = self.path("train", "model.ckpt")
-    with tf.Graph().as_default():
-      m = ref_hub.Module(spec, trainable=True, name="encoder")
-      saver = tf.compat.v1.train.Saver()
-      with tf.compat.v1.Session() as sess:
-        sess.run(tf.compat.v1.global_variables_initializer())
-        m.export(module_dir, sess)
-        tf.io.gfile.makedirs(os.path.dirname(train))
-        saver.save(sess, train, write_meta_graph=False, write_state=False)
+    self.run_ref(_REF_EXPORT_PARTITIONED % {"module_dir": module_dir,
+                                            "train": train})
     trained = tf.train.load_checkpoint(train).get_tensor("encoder/table")
     self.assertLen(tensor_bundle.read_index(train)[1]["encoder/table"].slices,
                    3)
     variables_dir = os.path.join(module_dir, "variables")
     for name in tf.io.gfile.listdir(variables_dir):
       tf.io.gfile.remove(os.path.join(variables_dir, name))
-    tensor_bundle.copy_tensors(train, os.path.join(variables_dir, "variables"),
-                               {"table": "encoder/table"}, copy_slices=True)
-    with tf.Graph().as_default():
-      m = ref_hub.Module(module_dir)
-      y = m(np.arange(12, dtype=np.int64))
-      with tf.compat.v1.Session() as sess:
-        sess.run(tf.compat.v1.global_variables_initializer())
-        got = sess.run(y)
-    self.assertAllEqual(got, trained)
+    bundle_copy.copy_tensors(train, os.path.join(variables_dir, "variables"),
+                             {"table": "encoder/table"}, copy_slices=True)
+    got = self.run_ref(_REF_APPLY % {"module_dir": module_dir,
+                                     "inputs": "np.arange(12, dtype=np.int64)"})
+    self.assertAllEqual(np.array(got["y"], np.float32), trained)
+
+
+# Snippets for fidelity_lib.run (`hub` is tensorflow_hub 0.15 there).
+_REF_EXPORT_DENSE = """
+def module_fn():
+  x = tf.compat.v1.placeholder(tf.float32, [None, 3])
+  w = tf.compat.v1.get_variable("w", shape=[3, 2])
+  b = tf.compat.v1.get_variable("b", shape=[2])
+  hub.add_signature(inputs=x, outputs=tf.matmul(x, w) + b)
+
+spec = hub.create_module_spec(module_fn)
+with tf.Graph().as_default():
+  m = hub.Module(spec)
+  with tf.compat.v1.Session() as sess:
+    sess.run(tf.compat.v1.global_variables_initializer())
+    m.export(%(module_dir)r, sess)
+"""
+
+_REF_EXPORT_PARTITIONED = """
+def module_fn():
+  ids = tf.compat.v1.placeholder(tf.int64, [None])
+  table = tf.compat.v1.get_variable(
+      "table", shape=[12, 3],
+      partitioner=tf.compat.v1.fixed_size_partitioner(3))
+  hub.add_signature(
+      inputs=ids,
+      outputs=tf.compat.v1.nn.embedding_lookup(table, ids,
+                                               partition_strategy="div"))
+
+spec = hub.create_module_spec(module_fn)
+train = %(train)r
+with tf.Graph().as_default():
+  m = hub.Module(spec, trainable=True, name="encoder")
+  saver = tf.compat.v1.train.Saver()
+  with tf.compat.v1.Session() as sess:
+    sess.run(tf.compat.v1.global_variables_initializer())
+    m.export(%(module_dir)r, sess)
+    tf.io.gfile.makedirs(os.path.dirname(train))
+    saver.save(sess, train, write_meta_graph=False, write_state=False)
+"""
+
+_REF_APPLY = """
+import numpy as np
+with tf.Graph().as_default():
+  m = hub.Module(%(module_dir)r)
+  y = m(%(inputs)s)
+  with tf.compat.v1.Session() as sess:
+    sess.run(tf.compat.v1.global_variables_initializer())
+    emit("y", sess.run(y).tolist())
+"""
+
+
+def _header(num_shards):
+  return tensor_bundle.new_header(num_shards)
+
+
+def _entry(shard, offset, size, crc=0, shape=(), slices=0):
+  """A float entry of the given placement, for planning tests."""
+  entry = tensor_bundle.BundleEntryProto(
+      dtype=types_pb2.DT_FLOAT, shard_id=shard, offset=offset, size=size,
+      crc32c=crc)
+  for d in shape:
+    entry.shape.dim.add(size=d)
+  for _ in range(slices):
+    entry.slices.append(tensor_slice_pb2.TensorSliceProto())
+  return entry
 
 
 def _index_block_entries(table):
@@ -517,9 +645,8 @@ def _index_block_entries(table):
   footer = table[-tensor_bundle.FOOTER_SIZE:]
   _, pos = tensor_bundle.BlockHandle.decode(footer)
   index_handle, _ = tensor_bundle.BlockHandle.decode(footer, pos)
-  # pylint: disable=protected-access
-  contents = tensor_bundle._read_block(table, index_handle, "test")
-  return list(tensor_bundle._iter_block(contents, "test"))
+  contents = _sstable.read_block(table, index_handle, "test")
+  return list(_sstable.iter_block(contents, "test"))
 
 
 if __name__ == "__main__":

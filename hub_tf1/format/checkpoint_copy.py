@@ -8,6 +8,7 @@ as a shard of its own and the shards merged at the end.  Memory stays at one
 chunk or group, never the whole checkpoint.
 """
 
+import math
 import os
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -15,6 +16,7 @@ import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 
 from hub_tf1 import fileio
+from hub_tf1.format import bundle_copy
 from hub_tf1.format import checkpoint_check
 from hub_tf1.format import tensor_bundle
 
@@ -74,7 +76,7 @@ def _groups(entries: Mapping[str, Entry]) -> List[List[str]]:
   for key in sorted(entries):
     _, dtype, shape = entries[key]
     nbytes = max(1, tf.as_dtype(dtype).size) * int(
-        max(1, _product(shape)))
+        max(1, math.prod(int(d) for d in shape)))
     if current and size + nbytes > _GROUP_BYTES:
       groups.append(current)
       current, size = [], 0
@@ -83,13 +85,6 @@ def _groups(entries: Mapping[str, Entry]) -> List[List[str]]:
   if current:
     groups.append(current)
   return groups
-
-
-def _product(shape) -> int:
-  result = 1
-  for d in shape:
-    result *= int(d)
-  return result
 
 
 def _save_with_ops(checkpoint_path: str, shard_dir: str,
@@ -157,7 +152,7 @@ def copy_variables(checkpoint_path: str, prefix: str,
   """Writes `entries` (new key -> source) from `checkpoint_path` to `prefix`.
 
   Tensors stored whole, or as slices equal to the module's `partitions`
-  (new key -> parts), are streamed byte for byte (tensor_bundle); tensors
+  (new key -> parts), are streamed byte for byte (bundle_copy); tensors
   stored in another slicing are restored whole and saved by TensorFlow ops;
   both parts are merged into one checkpoint.
   """
@@ -169,18 +164,18 @@ def copy_variables(checkpoint_path: str, prefix: str,
       if _stored_like_module(index[e[0]], tuple(e[2]), partitions.get(k))}
   by_ops = {k: e for k, e in entries.items() if k not in as_stored}
   if not by_ops:
-    tensor_bundle.copy_tensors(checkpoint_path, prefix,
-                               {k: e[0] for k, e in as_stored.items()},
-                               copy_slices=True)
+    bundle_copy.copy_tensors(checkpoint_path, prefix,
+                             {k: e[0] for k, e in as_stored.items()},
+                             copy_slices=True)
     return
   shard_dir = fileio.temp_sibling(prefix, tag="shards-")
   try:
     shards = []
     if as_stored:
       shards.append(os.path.join(shard_dir, "bytes"))
-      tensor_bundle.copy_tensors(checkpoint_path, shards[0],
-                                 {k: e[0] for k, e in as_stored.items()},
-                                 copy_slices=True)
+      bundle_copy.copy_tensors(checkpoint_path, shards[0],
+                               {k: e[0] for k, e in as_stored.items()},
+                               copy_slices=True)
     shards.extend(_save_with_ops(checkpoint_path, shard_dir, by_ops))
     _merge(shards, prefix)
   finally:

@@ -23,14 +23,14 @@ import dataclasses
 from typing import Dict, List, Set, Tuple
 
 import tensorflow as tf
-from tensorflow.core.framework import attr_value_pb2
 
+from hub_tf1 import _tf_internal
 from hub_tf1.module import graph_analysis
+from hub_tf1.module import spec_cache
 from hub_tf1.module import state as state_lib
 from hub_tf1.spec import tensor_info
 
 GraphKeys = tf.compat.v1.GraphKeys
-_PLACEHOLDER_OPS = ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault")
 # TPU training code builds its step function under a control-flow context of
 # this class (tensorflow.python.tpu), which hub_tf1 must not import.
 _TPU_CONTEXT_SUFFIX = "TPUReplicateContext"
@@ -38,7 +38,7 @@ _TPU_CONTEXT_SUFFIX = "TPUReplicateContext"
 
 def in_tpu_replicate_context(graph: tf.Graph) -> bool:
   """Whether `graph` is a function body under a TPU replicate context."""
-  context = graph._get_control_flow_context()  # pylint: disable=protected-access
+  context = _tf_internal.control_flow_context(graph)
   return (graph.building_function and
           type(context).__name__.endswith(_TPU_CONTEXT_SUFFIX))
 
@@ -113,7 +113,7 @@ class ApplyPlan:
 
 def _placeholders_needed(analysis, names: Set[str], fed: Set[str]) -> Set[str]:
   return {n for n in names if n not in fed and
-          analysis.nodes[n].op in _PLACEHOLDER_OPS}
+          analysis.nodes[n].op in graph_analysis.PLACEHOLDER_OPS}
 
 
 def build_plan(analysis, signature_def, trainable: bool) -> ApplyPlan:
@@ -171,26 +171,6 @@ def build_plan(analysis, signature_def, trainable: bool) -> ApplyPlan:
       asset_tensors=[t for t in analysis.asset_tensors
                      if graph_analysis.node_of(t) not in fed_nodes],
       update_ops=update_ops)
-
-
-def _normalize_inputs(inputs, expected: Dict, signature: str) -> Dict:
-  if inputs is None:
-    inputs = {}
-  if not isinstance(inputs, dict):
-    if not expected:
-      raise TypeError("Signature expects no inputs. (signature '%s' got %r)"
-                      % (signature, type(inputs).__name__))
-    if len(expected) > 1:
-      raise TypeError("Signature expects multiple inputs. Use a dict. "
-                      "(signature '%s' has inputs %s)"
-                      % (signature, sorted(expected)))
-    inputs = {next(iter(expected)): inputs}
-  missing = sorted(set(expected) - set(inputs))
-  extra = sorted(set(inputs) - set(expected))
-  if missing or extra:
-    raise TypeError("Cannot convert dict_inputs: missing %s, extra given %s "
-                    "(signature '%s')" % (missing, extra, signature))
-  return inputs
 
 
 _LOC = b"loc:@"
@@ -279,11 +259,10 @@ def _fix_colocation(graph: tf.Graph, plan: ApplyPlan, scope: str,
       else:
         groups.add(value)
     groups = sorted(groups)
-    op._set_attr("_class", attr_value_pb2.AttrValue(  # pylint: disable=protected-access
-        list=attr_value_pb2.AttrValue.ListValue(s=kept + groups)))
+    _tf_internal.set_colocation_groups(op, kept + groups)
     devices = (graph.get_operation_by_name(
         tf.compat.as_str(g[len(_LOC):])).device for g in groups)
-    op._set_device(next((d for d in devices if d), ""))  # pylint: disable=protected-access
+    _tf_internal.set_device(op, next((d for d in devices if d), ""))
 
 
 def apply_signature(module_state, spec, tags, trainable: bool, name: str,
@@ -302,10 +281,11 @@ def apply_signature(module_state, spec, tags, trainable: bool, name: str,
                 signature, info.type_spec.value_type.__name__, role, key,
                 info.type_spec))
   analysis = graph_analysis.analysis_for(spec, tags)
-  plan = spec.memo(("apply_plan", frozenset(tags or ()), signature, trainable),
-                   lambda: build_plan(analysis, signature_def, trainable))
+  plan = spec_cache.get(
+      spec, ("apply_plan", frozenset(tags or ()), signature, trainable),
+      lambda: build_plan(analysis, signature_def, trainable))
 
-  values = _normalize_inputs(inputs, input_infos, signature)
+  values = tensor_info.normalize_inputs(inputs, input_infos, signature)
   feed_map: Dict[str, tf.Tensor] = {}
   for name_in_state in plan.state_inputs:
     feed_map[name_in_state] = module_state.state_tensors[name_in_state]
@@ -323,7 +303,7 @@ def apply_signature(module_state, spec, tags, trainable: bool, name: str,
   # State lifted out of a function body (see module.py) enters it as captured
   # inputs; so do caller tensors of enclosing graphs.
   captured = _capture_into_function(graph, feed_map)
-  context = graph._get_control_flow_context()  # pylint: disable=protected-access
+  context = _tf_internal.control_flow_context(graph)
   if context is not None:
     for key in sorted(feed_map):
       feed_map[key] = context.AddValue(feed_map[key])

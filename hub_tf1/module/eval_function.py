@@ -6,6 +6,7 @@ from typing import Callable, Dict, Iterator
 import tensorflow as tf
 
 from hub_tf1.module import module as module_lib
+from hub_tf1.spec import tensor_info
 
 
 def _placeholders(key: str, info):
@@ -66,17 +67,7 @@ def eval_function_for_module(spec, tags=None) -> Iterator[Callable]:
       if signature not in calls:
         raise ValueError("Signature %r is missing from meta graph." % signature)
       infos, parts, outputs = calls[signature]
-      if inputs is None:
-        inputs = {}
-      if not isinstance(inputs, dict):
-        if len(infos) != 1:
-          raise TypeError("Signature expects %s inputs. Use a dict." % (
-              "no" if not infos else "multiple"))
-        inputs = {next(iter(infos)): inputs}
-      if set(inputs) != set(infos):
-        raise TypeError("Cannot convert dict_inputs: missing %s, extra given "
-                        "%s" % (sorted(set(infos) - set(inputs)),
-                                sorted(set(inputs) - set(infos))))
+      inputs = tensor_info.normalize_inputs(inputs, infos, signature)
       feed = {}
       for key, value in inputs.items():
         feed.update(zip(parts[key], _feed_parts(value)))

@@ -13,12 +13,16 @@ from tensorflow.core.framework import graph_pb2
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import control_flow_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
-from tensorflow.python.framework import op_def_registry
 
+from hub_tf1 import _tf_internal
 from hub_tf1.format import meta_graph as meta_graph_lib
 from hub_tf1.format import variables as variables_lib
+from hub_tf1.module import spec_cache
 from hub_tf1.spec import create
 from hub_tf1.spec import tensor_info
+
+# Op types of graph inputs (what a signature's inputs are fed into).
+PLACEHOLDER_OPS = ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault")
 
 _COLOCATION_PREFIX = b"loc:@"
 
@@ -30,7 +34,7 @@ def node_of(tensor_name: str) -> str:
 
 def _ensure_ops_registered(meta_graph: meta_graph_pb2.MetaGraphDef) -> None:
   missing = sorted({node.op for node in meta_graph.graph_def.node
-                    if op_def_registry.get(node.op) is None} -
+                    if _tf_internal.op_def(node.op) is None} -
                    {f.signature.name
                     for f in meta_graph.graph_def.library.function})
   if missing:
@@ -79,7 +83,7 @@ class GraphAnalysis(object):
         node.name for node in graph_def.node
         if create.is_state_op_type(node.op))
     for name in sorted(self.state_nodes):
-      op_def = op_def_registry.get(self.nodes[name].op)
+      op_def = _tf_internal.op_def(self.nodes[name].op)
       n_out = len(op_def.output_arg)
       if n_out != 1 or op_def.output_arg[0].number_attr or (
           op_def.output_arg[0].type_list_attr):
@@ -167,8 +171,7 @@ class GraphAnalysis(object):
       if name in as_placeholders:
         new_node = graph_def.node.add(name=name, op="Placeholder",
                                       device=node.device)
-        dtype = node.attr["dtype"].type if node.op in (
-            "Placeholder", "PlaceholderWithDefault", "PlaceholderV2") else (
+        dtype = node.attr["dtype"].type if node.op in PLACEHOLDER_OPS else (
             types_pb2.DT_RESOURCE)
         new_node.attr["dtype"].type = dtype
       else:
@@ -216,7 +219,8 @@ class GraphAnalysis(object):
 def analysis_for(spec, tags) -> GraphAnalysis:
   """The (cached) analysis of the variant of `spec` with `tags`."""
   key = ("graph_analysis", frozenset(tags or ()))
-  return spec.memo(key, lambda: GraphAnalysis(spec.get_meta_graph(tags)))
+  return spec_cache.get(spec, key,
+                        lambda: GraphAnalysis(spec.get_meta_graph(tags)))
 
 
 def placeholder_candidates(analysis: GraphAnalysis,
@@ -230,8 +234,7 @@ def placeholder_candidates(analysis: GraphAnalysis,
   for tensor_name in fed_tensors:
     node = node_of(tensor_name)
     op = analysis.nodes[node].op
-    if tensor_name.endswith(":0") and op in (
-        "Placeholder", "PlaceholderV2", "PlaceholderWithDefault"):
+    if tensor_name.endswith(":0") and op in PLACEHOLDER_OPS:
       replace.add(node)
     elif node in analysis.state_nodes:
       replace.add(node)

@@ -48,6 +48,17 @@ def _unique_state_scope(name: str) -> str:
   return absolute
 
 
+# Messages of the graph guard (Module._check_graph), as the original words them.
+_APPLY_GRAPH_ERROR = ("Module must be applied in the graph it was "
+                      "instantiated for.")
+_EXPORT_GRAPH_ERROR = ("default graph differs from the graph where the module "
+                       "was instantiated. Call Module.export with the "
+                       "module's graph as the default graph.")
+_EXPORT_SESSION_ERROR = ("session graph differs from the graph where the "
+                         "module was instantiated. Module.export needs a "
+                         "session of the module's graph.")
+
+
 class StateScopeTakenError(errors.Error, AssertionError, RuntimeError):
   """A Module made in a function body has its scope taken where state goes.
 
@@ -123,9 +134,20 @@ class Module(object):
         runs (default: $HUB_TF1_OP_POLICY, else no check).
 
     Raises:
-      ValueError: no graph variant with these tags.
+      ValueError: `spec` is neither a ModuleSpec nor a string, or there is
+        no graph variant with these tags; also (as its subclasses
+        VariableMismatchError, VariableNotInCheckpointError) a checkpoint
+        that does not hold the module's variables with their shapes.
+      UnsafeModuleError: `op_policy` (or $HUB_TF1_OP_POLICY) is "strict" and
+        the module's graphs hold flagged ops (a ValueError).
       RuntimeError: eager execution, or the name scope is already taken
-        (in a function body: also in the enclosing graph the state goes to).
+        (in a function body: also in the enclosing graph the state goes to:
+        StateScopeTakenError).
+      tf.errors.OpError: the module's files are missing, unreadable or
+        corrupt (NotFoundError, DataLossError, ... as TensorFlow reports
+        them, naming the file).
+      Errors of `hub.resolve` for a handle (download, cache and archive
+        errors, all hub_tf1.Error).
     """
     if tf.executing_eagerly():
       raise RuntimeError("hub_tf1.Module needs graph mode (tf.compat.v1): "
@@ -177,18 +199,36 @@ class Module(object):
       signature: signature name, "default" when empty.
       as_dict: return the dict of all outputs instead of "default".
 
+    Returns:
+      The "default" output (a Tensor, SparseTensor or RaggedTensor), or with
+      `as_dict` a dict of all outputs by name.
+
     Raises:
       RuntimeError: called in another graph than the one it was made in.
-      TypeError, ValueError: inputs that do not match the signature.
+      TypeError: inputs missing, extra, or not convertible to the
+        signature's dtypes; no "default" output without `as_dict`.
+      ValueError: `_sentinel` given, an unknown signature, or a signature
+        with input or output types this version does not support.
     """
     if _sentinel is not None:
       raise ValueError("Pass signature and as_dict as keyword arguments.")
-    if tf.compat.v1.get_default_graph() is not self._graph:
-      raise RuntimeError("Module must be applied in the graph it was "
-                         "instantiated for.")
+    self._check_graph(_APPLY_GRAPH_ERROR)
     return apply_lib.apply_signature(
         replicas_lib.replica_view(self._state), self._spec, self._tags,
         self._trainable, self._name, inputs, signature, as_dict)
+
+  def _check_graph(self, graph_error: str, session=None,
+                   session_error: str = "") -> None:
+    """The one guard of calls that must run in the module's graph.
+
+    Raises:
+      RuntimeError: `graph_error` when the default graph is not the module's;
+        `session_error` when `session` is given and runs another graph.
+    """
+    if tf.compat.v1.get_default_graph() is not self._graph:
+      raise RuntimeError(graph_error)
+    if session is not None and session.graph is not self._graph:
+      raise RuntimeError(session_error)
 
   # -- introspection ---------------------------------------------------------
 
@@ -213,16 +253,56 @@ class Module(object):
     return getattr(other, "_state", None) is self._state
 
   def get_signature_names(self) -> List[str]:
+    """The signature names of this Module's graph variant.
+
+    Returns:
+      A list of strings (see ModuleSpec.get_signature_names).
+    """
     return self._spec.get_signature_names(tags=self._tags)
 
   def get_input_info_dict(self, signature=None):
+    """The inputs of `signature` of this Module's graph variant.
+
+    Args:
+      signature: a signature name; None or "" means "default".
+
+    Returns:
+      A dict of input name -> ParsedTensorInfo (dtype, shape, composite).
+
+    Raises:
+      ValueError: the variant has no such signature.
+    """
     return self._spec.get_input_info_dict(signature=signature, tags=self._tags)
 
   def get_output_info_dict(self, signature=None):
+    """The outputs of `signature` of this Module's graph variant.
+
+    Args:
+      signature: a signature name; None or "" means "default".
+
+    Returns:
+      A dict of output name -> ParsedTensorInfo.
+
+    Raises:
+      ValueError: the variant has no such signature.
+    """
     return self._spec.get_output_info_dict(signature=signature,
                                            tags=self._tags)
 
   def get_attached_message(self, key, message_type, required=False):
+    """A message attached to this Module's graph variant (`attach_message`).
+
+    Args:
+      key: the string the message was attached under.
+      message_type: the protocol message class to parse it into.
+      required: raise instead of returning None when it is absent.
+
+    Returns:
+      A `message_type` instance, or None when absent and not `required`.
+
+    Raises:
+      KeyError: absent and `required`.
+    """
     return self._spec.get_attached_message(key, message_type, tags=self._tags,
                                            required=required)
 
@@ -238,6 +318,7 @@ class Module(object):
 
   @property
   def trainable(self) -> bool:
+    """Whether the Module was created with trainable=True."""
     return self._trainable
 
   # -- export ----------------------------------------------------------------
@@ -252,14 +333,7 @@ class Module(object):
       RuntimeError: `session` or the default graph is not the module's.
       tf.errors.AlreadyExistsError: `path` exists.
     """
-    if tf.compat.v1.get_default_graph() is not self._graph:
-      raise RuntimeError("default graph differs from the graph where the "
-                         "module was instantiated. Call Module.export with "
-                         "the module's graph as the default graph.")
-    if session.graph is not self._graph:
-      raise RuntimeError("session graph differs from the graph where the "
-                         "module was instantiated. Module.export needs a "
-                         "session of the module's graph.")
+    self._check_graph(_EXPORT_GRAPH_ERROR, session, _EXPORT_SESSION_ERROR)
     save = None
     if self._state.variable_map:
       saver = self._saver()

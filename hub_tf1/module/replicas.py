@@ -41,6 +41,7 @@ from typing import Dict, List, Optional, Set, Tuple
 from absl import logging
 import tensorflow as tf
 
+from hub_tf1 import _tf_internal
 from hub_tf1.format import checkpoint_check
 from hub_tf1.module import graph_analysis
 from hub_tf1.module import state as state_lib
@@ -333,8 +334,7 @@ def create_distributed_state(spec, tags, scope: str,
           variable))
       if part.is_slice:
         for component in local:
-          component._set_save_slice_info(  # pylint: disable=protected-access
-              tf.Variable.SaveSliceInfo(key, list(part.full_shape),
+          _tf_internal.set_save_slice_info(component, tf.Variable.SaveSliceInfo(key, list(part.full_shape),
                                         list(part.offset), list(part.shape)))
       components["%s:0" % part.node_name] = (part.is_resource, local)
       by_node[part.node_name] = (part, local[0])

@@ -27,11 +27,8 @@ from typing import Dict, List, Set, Tuple
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import variable_pb2
-from tensorflow.python.framework import importer
-from tensorflow.python.ops import control_flow_ops
-from tensorflow.python.ops import ref_variable
-from tensorflow.python.ops import resource_variable_ops
 
+from hub_tf1 import _tf_internal
 from hub_tf1.format import checkpoint_check
 from hub_tf1.format import variables as variables_lib
 from hub_tf1.module import graph_analysis
@@ -77,18 +74,14 @@ def import_sub_graph(graph_def, scope: str, input_map=None,
       graph_def, input_map=input_map or None,
       return_elements=list(implicit_colocation) or None, name=scope + "/")
   for op in ops or ():
-    op._clear_attr("_class")  # pylint: disable=protected-access
+    _tf_internal.clear_attr(op, "_class")
 
 
 def restore_contexts(graph: tf.Graph, contexts, scope: str) -> None:
   """Recreates the TF1 control-flow contexts of imported ops."""
   for context in contexts:
-    if context.kind == "while_context":
-      restored = control_flow_ops.WhileContext.from_proto(
-          context.proto, import_scope=scope)
-    else:
-      restored = control_flow_ops.CondContext.from_proto(
-          context.proto, import_scope=scope)
+    restored = _tf_internal.restore_control_flow_context(
+        context.kind, context.proto, scope)
     graph.add_to_collection(context.kind, restored)
 
 
@@ -227,9 +220,8 @@ def _restore_initializers(graph: tf.Graph, scope: str, parts_by_key,
       graph, scope, sub_scope, parts_by_key, checkpoint_path)
   # The public import_graph_def insists that colocation targets are in the
   # imported GraphDef; here they are the variables already in the graph.
-  ops = importer._import_graph_def_internal(  # pylint: disable=protected-access
-      graph_def, input_map=input_map, return_elements=assigns,
-      validate_colocation_constraints=False, name=scope + "/")
+  ops = _tf_internal.import_graph_def_unchecked_colocation(
+      graph_def, input_map, assigns, scope + "/")
   return {name: op.name[len(scope) + 1:] for name, op in zip(part_names, ops)}
 
 
@@ -239,10 +231,7 @@ def _make_variable(part, scope: str, initializer_name=None) -> tf.Variable:
   if initializer_name:
     vdef.initializer_name = initializer_name
     vdef.ClearField("initial_value_name")
-  if part.is_resource:
-    return resource_variable_ops.ResourceVariable(variable_def=vdef,
-                                                  import_scope=scope)
-  return ref_variable.RefVariable(variable_def=vdef, import_scope=scope)
+  return _tf_internal.variable_from_def(vdef, part.is_resource, scope)
 
 
 def add_state_collections(graph: tf.Graph, analysis, scope: str,

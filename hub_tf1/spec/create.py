@@ -13,8 +13,8 @@ from absl import logging
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow.core.protobuf import saved_model_pb2
-from tensorflow.python.framework import op_def_registry
 
+from hub_tf1 import _tf_internal
 from hub_tf1.format import meta_graph as meta_graph_lib
 from hub_tf1.spec import module_spec as module_spec_lib
 from hub_tf1.spec import tensor_info
@@ -41,7 +41,7 @@ def _additions(graph: tf.Graph) -> _GraphAdditions:
 
 def is_state_op_type(op_type: str) -> bool:
   """Stateful ops without inputs (variables, tables, queues ...) hold state."""
-  op_def = op_def_registry.get(op_type)
+  op_def = _tf_internal.op_def(op_type)
   return bool(op_def and op_def.is_stateful and not op_def.input_arg)
 
 

@@ -47,6 +47,14 @@ class ModuleSpec(object):
     return sorted(self._order)
 
   def has_tags(self, tags) -> bool:
+    """Whether a graph variant has exactly `tags`.
+
+    Args:
+      tags: an iterable of tag strings; None means the empty set.
+
+    Returns:
+      True or False.
+    """
     return frozenset(tags or ()) in self._meta_graphs
 
   def get_meta_graph(self, tags=None) -> meta_graph_pb2.MetaGraphDef:
@@ -79,9 +87,34 @@ class ModuleSpec(object):
   # -- signatures ------------------------------------------------------------
 
   def get_signature_names(self, tags=None) -> List[str]:
+    """The signature names of the graph variant with `tags`.
+
+    Args:
+      tags: the variant's tags; None means the empty set.
+
+    Returns:
+      A list of strings, in stored order.
+
+    Raises:
+      KeyError: no variant has these tags.
+    """
     return list(self.get_meta_graph(tags).signature_def.keys())
 
   def get_signature_def(self, signature=None, tags=None):
+    """The SignatureDef proto of `signature` in the variant with `tags`.
+
+    Args:
+      signature: a signature name; None or "" means "default".
+      tags: the variant's tags; None means the empty set.
+
+    Returns:
+      The stored `meta_graph_pb2.SignatureDef` (read-only).
+
+    Raises:
+      KeyError: no variant has these tags.
+      ValueError: the variant has no such signature (the message lists its
+        signatures).
+    """
     signature = signature or "default"
     meta_graph = self.get_meta_graph(tags)
     if signature not in meta_graph.signature_def:
@@ -93,13 +126,37 @@ class ModuleSpec(object):
     return meta_graph.signature_def[signature]
 
   def get_input_info_dict(self, signature=None, tags=None):
-    """Input name -> ParsedTensorInfo of a signature (default: "default")."""
+    """The inputs of a signature.
+
+    Args:
+      signature: a signature name; None or "" means "default".
+      tags: the variant's tags; None means the empty set.
+
+    Returns:
+      A new dict of input name -> ParsedTensorInfo.
+
+    Raises:
+      KeyError: no variant has these tags.
+      ValueError: the variant has no such signature.
+    """
     key = ("inputs", signature or "default", frozenset(tags or ()))
     return dict(self.memo(key, lambda: tensor_info.parse_map(
         self.get_signature_def(signature, tags).inputs)))
 
   def get_output_info_dict(self, signature=None, tags=None):
-    """Output name -> ParsedTensorInfo of a signature (default: "default")."""
+    """The outputs of a signature.
+
+    Args:
+      signature: a signature name; None or "" means "default".
+      tags: the variant's tags; None means the empty set.
+
+    Returns:
+      A new dict of output name -> ParsedTensorInfo.
+
+    Raises:
+      KeyError: no variant has these tags.
+      ValueError: the variant has no such signature.
+    """
     key = ("outputs", signature or "default", frozenset(tags or ()))
     return dict(self.memo(key, lambda: tensor_info.parse_map(
         self.get_signature_def(signature, tags).outputs)))
@@ -109,7 +166,17 @@ class ModuleSpec(object):
   def get_attached_message(self, key, message_type, tags=None, required=False):
     """Parses the message attached under `key` into a new `message_type()`.
 
-    Returns None when there is none, unless `required`, then KeyError.
+    Args:
+      key: the string the message was attached under (`attach_message`).
+      message_type: the protocol message class to parse into.
+      tags: the variant's tags; None means the empty set.
+      required: raise instead of returning None when it is absent.
+
+    Returns:
+      A `message_type` instance, or None when absent and not `required`.
+
+    Raises:
+      KeyError: absent and `required`, or no variant has these tags.
     """
     attachments = meta_graph_lib.read_attachments(self.get_meta_graph(tags))
     if key not in attachments:

@@ -10,8 +10,8 @@ from typing import Dict, List, Mapping
 
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2
-from tensorflow.core.protobuf import struct_pb2
-from tensorflow.python.saved_model import nested_structure_coder
+
+from hub_tf1 import _tf_internal
 
 _SUPPORTED_TYPES = (tf.Tensor, tf.SparseTensor, tf.RaggedTensor)
 
@@ -33,9 +33,7 @@ class ParsedTensorInfo(object):
     if encoding == "coo_sparse":
       return cls(tf.SparseTensorSpec(shape, dtype), is_sparse=True)
     if encoding == "composite_tensor":
-      spec = nested_structure_coder.decode_proto(
-          struct_pb2.StructuredValue(
-              type_spec_value=info.composite_tensor.type_spec))
+      spec = _tf_internal.decode_type_spec(info.composite_tensor.type_spec)
       return cls(spec, is_sparse=False,
                  is_supported_type=isinstance(spec, tf.RaggedTensorSpec))
     return cls(tf.TensorSpec(shape, dtype), is_sparse=False)
@@ -148,3 +146,39 @@ def convert_input(key: str, value, info: ParsedTensorInfo, signature: str):
     raise TypeError("Can't convert '%s': Got %s. Expected %s. (%s)"
                     % (key, got, expected, where))
   return tensor
+
+
+def normalize_inputs(inputs, expected: Mapping, signature: str) -> Dict:
+  """The inputs of a signature call as a dict keyed like `expected`.
+
+  Args:
+    inputs: None (no inputs), a dict, or the one value of a single-input
+      signature.
+    expected: the signature's input infos, keyed by input name.
+    signature: the signature's name, for messages.
+
+  Returns:
+    A dict with exactly the keys of `expected`.
+
+  Raises:
+    TypeError: a bare value for a signature with no or several inputs, or
+      dict keys that are missing or extra (messages as the original's, plus
+      the signature).
+  """
+  if inputs is None:
+    inputs = {}
+  if not isinstance(inputs, dict):
+    if not expected:
+      raise TypeError("Signature expects no inputs. (signature '%s' got %r)"
+                      % (signature, type(inputs).__name__))
+    if len(expected) > 1:
+      raise TypeError("Signature expects multiple inputs. Use a dict. "
+                      "(signature '%s' has inputs %s)"
+                      % (signature, sorted(expected)))
+    inputs = {next(iter(expected)): inputs}
+  missing = sorted(set(expected) - set(inputs))
+  extra = sorted(set(inputs) - set(expected))
+  if missing or extra:
+    raise TypeError("Cannot convert dict_inputs: missing %s, extra given %s "
+                    "(signature '%s')" % (missing, extra, signature))
+  return inputs

@@ -43,8 +43,8 @@ from typing import Dict, List, Tuple
 
 from absl import logging
 import tensorflow as tf
-from tensorflow.python.trackable import autotrackable
 
+from hub_tf1 import _tf_internal
 from hub_tf1 import fileio
 from hub_tf1 import resolving
 from hub_tf1.spec import loading as spec_loading
@@ -186,7 +186,7 @@ def _loss_functions(module: loading.LoadedModule, tags: frozenset) -> list:
 
 def _build_root(module: loading.LoadedModule, tags: frozenset):
   """The object to save and its serving signatures."""
-  root = autotrackable.AutoTrackable()
+  root = _tf_internal.auto_trackable()
   root.module = module
   root.variables = list(module.variables)
   root.trainable_variables = list(module.trainable_variables)

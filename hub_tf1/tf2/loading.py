@@ -17,7 +17,6 @@ from typing import Callable, Dict, List, Optional
 
 from absl import logging
 import tensorflow as tf
-from tensorflow.python.eager import context
 
 from hub_tf1 import _tf_internal
 from hub_tf1 import resolving
@@ -111,7 +110,7 @@ class _Variant(object):
           # the function graph, whose calls then report them to tapes too.
           _tf_internal.variable_accessed(self.node_variables[node.name])
     for function_def in graph_def.library.function:
-      context.context().add_function_def(function_def)
+      _tf_internal.add_function_def(function_def)
     if not contexts:
       return tf.compat.v1.import_graph_def(
           graph_def, input_map=input_map, return_elements=fetches, name="")
@@ -214,8 +213,7 @@ class _Variant(object):
       if args:
         raise TypeError("Signature '%s' takes keyword arguments only (%s)."
                         % (signature, sorted(input_infos)))
-      values = apply_lib._normalize_inputs(  # pylint: disable=protected-access
-          kwargs, input_infos, signature)
+      values = tensor_info.normalize_inputs(kwargs, input_infos, signature)
       converted = {k: tensor_info.convert_input(k, values[k], input_infos[k],
                                                 signature)
                    for k in values}
