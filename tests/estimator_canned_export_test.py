@@ -112,7 +112,7 @@ class CannedExportTest(absltest.TestCase):
                        "%s of %s" % (key, column.name))
 
   def _model_dir(self):
-    return tempfile.mkdtemp(dir=absltest.get_default_test_tmpdir())
+    return self.create_tempdir().full_path
 
   def test_v1_dnn_classifier_exports_fine_tuned_text_module(self):
     column = hub.text_embedding_column("text", self.text, trainable=True)

@@ -29,6 +29,7 @@ from tests import testing_modules as tm
 
 _SNIPPET = r"""
 import http.server
+from unittest import mock
 import shutil
 import tarfile
 import threading
@@ -483,19 +484,13 @@ def tar_member_escapes():
 
 @case
 def uncompressed_not_redirected():
-  os.environ["TFHUB_MODEL_LOAD_FORMAT"] = "UNCOMPRESSED"
-  try:
+  with mock.patch.dict(os.environ, {"TFHUB_MODEL_LOAD_FORMAT": "UNCOMPRESSED"}):
     hub.load_module_spec(URL + "redirect_200")
-  finally:
-    del os.environ["TFHUB_MODEL_LOAD_FORMAT"]
 
 @case
 def uncompressed_redirect_not_gcs():
-  os.environ["TFHUB_MODEL_LOAD_FORMAT"] = "UNCOMPRESSED"
-  try:
+  with mock.patch.dict(os.environ, {"TFHUB_MODEL_LOAD_FORMAT": "UNCOMPRESSED"}):
     hub.load_module_spec(URL + "redirect_to_http")
-  finally:
-    del os.environ["TFHUB_MODEL_LOAD_FORMAT"]
 
 # ---- image_util.py
 @case
