@@ -20,6 +20,7 @@ from hub_tf1.format.protos import ImageModuleInfo
 from hub_tf1.inspection.scan import UnsafeModuleError
 from hub_tf1.module.eval_function import eval_function_for_module
 from hub_tf1.module.module import Module
+from hub_tf1.resolving import register_resolver
 from hub_tf1.resolving import resolve
 from hub_tf1.spec.create import add_signature
 from hub_tf1.spec.create import attach_message

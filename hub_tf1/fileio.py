@@ -23,8 +23,20 @@ def temp_sibling(path: str, tag: str = "tmp") -> str:
 def atomic_write_bytes(path: str, data: bytes, overwrite: bool = True) -> None:
   """Writes `data` to `path` via a temporary sibling and a rename.
 
+  Readers see either the old file (or none) or all of `data`, never a part.
+  With `overwrite=False` the rename refuses an existing `path`; that check is
+  as atomic as the file system's rename makes it (the download lock relies on
+  it only on file systems without exclusive create, see resolving/lock.py).
+  The temporary file is removed in any case.
+
+  Args:
+    path: the file to write (any tf.io.gfile path).
+    data: its new content.
+    overwrite: whether an existing `path` is replaced.
+
   Raises:
-    tf.errors.AlreadyExistsError: `path` exists and `overwrite` is False.
+    tf.errors.AlreadyExistsError: `path` exists and `overwrite` is False
+      (some file systems raise tf.errors.FailedPreconditionError instead).
   """
   tmp = temp_sibling(path)
   try:
@@ -32,18 +44,21 @@ def atomic_write_bytes(path: str, data: bytes, overwrite: bool = True) -> None:
       f.write(data)
     tf.io.gfile.rename(tmp, path, overwrite=overwrite)
   finally:
-    if tf.io.gfile.exists(tmp):
-      tf.io.gfile.remove(tmp)
+    remove_tree(tmp)
 
 
 def remove_tree(path: str) -> None:
-  """Deletes `path` (file or directory) if it exists."""
-  if not tf.io.gfile.exists(path):
-    return
-  if tf.io.gfile.isdir(path):
-    tf.io.gfile.rmtree(path)
-  else:
-    tf.io.gfile.remove(path)
+  """Deletes `path` (a file or a directory tree) if it exists.
+
+  A path that is missing, or that another process deletes meanwhile, is fine.
+  """
+  try:
+    if tf.io.gfile.isdir(path):
+      tf.io.gfile.rmtree(path)
+    else:
+      tf.io.gfile.remove(path)
+  except tf.errors.NotFoundError:
+    pass
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 from absl.testing import absltest
@@ -27,37 +28,9 @@ _NNLM_JSON = os.path.join(_REF, "compressed_text_embedding.json")
 _NUM_PROCESSES = 8
 _WAIT_LIMIT_SEC = 180  # Upper bound on polls, so a broken build cannot hang.
 
-# A child process: waits for the go signal, resolves, reports what it got.
-_CHILD = r"""
-import hashlib, json, os, sys, time
-from hub_tf1 import resolving
-handle, ready, go, load = sys.argv[1:5]
-open(ready, "w").close()
-while not os.path.exists(go):
-  time.sleep(0.005)
-path = resolving.resolve(handle)
-digest = hashlib.sha256()
-rels = sorted(os.path.relpath(os.path.join(root, name), path)
-              for root, _, files in os.walk(path) for name in files)
-for rel in rels:
-  digest.update(rel.encode() + b"\0")
-  with open(os.path.join(path, rel), "rb") as f:
-    digest.update(f.read())
-result = {"path": path, "tree": digest.hexdigest()}
-if load == "1":
-  import hub_tf1
-  import tensorflow as tf
-  result["signatures"] = sorted(
-      hub_tf1.load_module_spec(path).get_signature_names())
-  with tf.Graph().as_default():
-    module = hub_tf1.Module(path)
-    out = module(tf.constant(["hello world", "good morning!"]))
-    with tf.compat.v1.Session() as sess:
-      sess.run([tf.compat.v1.global_variables_initializer(),
-                tf.compat.v1.tables_initializer()])
-      result["output"] = sess.run(out).tolist()
-print("RESULT " + json.dumps(result))
-"""
+# The child process (see that file): waits for the go signal, resolves,
+# reports what it got.
+_CHILD = os.path.join(_TESTS_DIR, "resolving_child_lib.py")
 
 
 def tree_digest(files):
@@ -109,21 +82,20 @@ class ConcurrencyTestBase(ths.ResolvingTestCase):
       p.err.close()
     super().tearDown()
 
-  def child_env(self, **extra):
-    env = dict(os.environ, PYTHONPATH=_REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="2")
-    env.update(extra)
-    return env
+  def child_env(self):
+    return dict(os.environ, PYTHONPATH=_REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="2")
 
-  def start_child(self, index, load=False, **extra_env):
+  def start_child(self, index, load=False, pause=()):
+    """Starts a child; `pause` = (stage, marker file) stops it at `stage`."""
     ready = os.path.join(self.work, "ready%d" % index)
     go = os.path.join(self.work, "go")
     # Output goes to files: a pipe nobody reads could fill up and block.
     out = open(os.path.join(self.work, "out%d" % index), "w+b")
     err = open(os.path.join(self.work, "err%d" % index), "w+b")
     p = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, self.handle, ready, go,
-         "1" if load else "0"],
-        env=self.child_env(**extra_env), stdout=out, stderr=err)
+        [sys.executable, _CHILD, self.handle, ready, go,
+         "1" if load else "0"] + list(pause),
+        env=self.child_env(), stdout=out, stderr=err)
     p.out, p.err = out, err
     self.children.append(p)
     return p, ready
@@ -201,9 +173,12 @@ class KilledDownloadTest(ConcurrencyTestBase):
     p, _ = self.start_child(0)
     with open(os.path.join(self.work, "go"), "w"):
       pass
-    wait_for(lambda: self.server.requests and
-             self.server.requests[0].bytes_sent >= 1000,
+    wait_for(lambda: (self.server.requests and
+                      self.server.requests[0].bytes_sent >= 1000) or
+             p.poll() is not None,
              "the first process to be mid-transfer")
+    if p.poll() is not None:
+      self.fail("child exited early: %s" % self.finish_child(p)[2][-2000:])
     self._kill(p)
     leftovers = sorted(os.listdir(self.cache_dir))
     self.assertIn(self.key + ".lock", leftovers)
@@ -224,8 +199,7 @@ class KilledDownloadTest(ConcurrencyTestBase):
 
   def _kill_at(self, stage):
     marker = os.path.join(self.work, "paused-" + stage)
-    p, _ = self.start_child(0, HUB_TF1_TESTING_PAUSE_AT=stage,
-                            HUB_TF1_TESTING_PAUSE_FILE=marker)
+    p, _ = self.start_child(0, pause=(stage, marker))
     with open(os.path.join(self.work, "go"), "w"):
       pass
     wait_for(lambda: os.path.exists(marker) or p.poll() is not None,
@@ -295,21 +269,44 @@ class StaleLockTest(ConcurrencyTestBase):
     self.assert_single_complete_entry()
 
   def test_live_owner_with_heartbeat_is_not_robbed(self):
-    # Stale period far shorter than the owner's download: only the heartbeat
-    # keeps the waiter from taking over.
-    os.environ[config.LOCK_STALE_ENV] = "1"
-    self.server.set_behavior("/hub/text_embedding_nnlm", ths.Behavior(
-        throttle_bytes=300, throttle_delay=0.25))
+    # The waiter waits through two whole stale periods while the owner's
+    # download is held back: only the heartbeat keeps it from taking over.
+    # The stale period is generous (a beat every 0.5 s), so a loaded machine
+    # that delays a few beats does not make a live owner look dead; the
+    # download is released by the test, not by a race against the clock.
+    stale_sec = 3.0
+    os.environ[config.LOCK_STALE_ENV] = str(stale_sec)
+    held_back = ths.Behavior(throttle_bytes=100, throttle_delay=0.25)
+    self.server.set_behavior("/hub/text_embedding_nnlm", held_back)
     p, _ = self.start_child(0)
     with open(os.path.join(self.work, "go"), "w"):
       pass
     wait_for(lambda: self.server.request_count() >= 1 or p.poll() is not None,
              "the owner to start downloading")
+    if p.poll() is not None:
+      self.fail("owner exited early: %s" % self.finish_child(p)[2][-2000:])
     with open(self.entry + ".lock") as f:
       lock_before = lock_lib.parse_lock(f.read())
     self.assertEqual(lock_before.pid, p.pid)
+    outcome = {}
+
+    def wait_as_second_process():
+      try:
+        outcome["path"] = resolving.resolve(self.handle)
+      except Exception as e:  # pylint: disable=broad-except
+        outcome["error"] = e
+    waiter = threading.Thread(target=wait_as_second_process)
     with self.assertNoLogs("absl", "WARNING"):
-      self.assertEqual(resolving.resolve(self.handle), self.entry)
+      started = time.monotonic()
+      waiter.start()
+      wait_for(lambda: (time.monotonic() - started >= 2 * stale_sec or
+                        not waiter.is_alive()),
+               "two stale periods of waiting")
+      held_back.throttle_delay = 0.0  # The server reads it for every chunk.
+      waiter.join(_WAIT_LIMIT_SEC)
+    self.assertFalse(waiter.is_alive())
+    self.assertNotIn("error", outcome)
+    self.assertEqual(outcome["path"], self.entry)
     code, _, stderr = self.finish_child(p)
     self.assertEqual(code, 0, stderr[-2000:])
     self.assertEqual(self.server.request_count(), 1)

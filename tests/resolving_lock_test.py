@@ -4,6 +4,8 @@
 # pylint: disable=protected-access
 
 import os
+import subprocess
+import sys
 import time
 from unittest import mock
 
@@ -14,8 +16,20 @@ from hub_tf1.resolving import config
 from hub_tf1.resolving import errors
 from hub_tf1.resolving import lock as lock_lib
 
+# Fast heartbeats (every 0.1 s), for the tests that wait for one.  No test
+# relies on a lock going stale by the clock: where a waiter polls a live
+# lock, `_NEVER_STALE` keeps a descheduled heartbeat thread (a loaded
+# machine) from making it look dead.
 _FAST = config.LockSettings(stale_sec=0.6, poll_sec=0.02)
+_NEVER_STALE = config.LockSettings(stale_sec=3600, poll_sec=0.02)
 _WAIT_LIMIT_SEC = 60
+
+
+def dead_pid():
+  """The pid of a process of ours that has exited (and been reaped)."""
+  child = subprocess.Popen([sys.executable, "-c", "pass"])
+  child.wait()
+  return child.pid
 
 
 def wait_for(predicate, what):
@@ -57,10 +71,7 @@ class ParseTest(absltest.TestCase):
   def test_pid_alive(self):
     self.assertTrue(lock_lib.pid_alive(os.getpid()))
     self.assertFalse(lock_lib.pid_alive(-5))
-    pid = os.fork()
-    if pid == 0:
-      os._exit(0)
-    os.waitpid(pid, 0)
+    pid = dead_pid()
     self.assertFalse(lock_lib.pid_alive(pid))
 
 
@@ -77,9 +88,9 @@ class LockTest(absltest.TestCase):
       lock.release()
     super().tearDown()
 
-  def new_lock(self, module_dir=None):
+  def new_lock(self, module_dir=None, settings=_FAST):
     lock = lock_lib.DownloadLock(module_dir or self.module_dir, "handle",
-                                 _FAST)
+                                 settings)
     self.locks.append(lock)
     return lock
 
@@ -121,7 +132,7 @@ class LockTest(absltest.TestCase):
     owner = self.new_lock()
     self.assertTrue(owner.acquire(done=lambda: False))
     done_flag = []
-    waiter = self.new_lock()
+    waiter = self.new_lock(settings=_NEVER_STALE)
     rounds = []
 
     def done():
@@ -136,7 +147,7 @@ class LockTest(absltest.TestCase):
   def test_waiter_gets_the_lock_after_release(self):
     owner = self.new_lock()
     self.assertTrue(owner.acquire(done=lambda: False))
-    waiter = self.new_lock()
+    waiter = self.new_lock(settings=_NEVER_STALE)
     polls = []
 
     def done():
@@ -181,10 +192,7 @@ class LockTest(absltest.TestCase):
     self.assertEqual(os.listdir(self.root), [])
 
   def test_dead_owner_on_this_machine_is_replaced_at_once(self):
-    pid = os.fork()
-    if pid == 0:
-      os._exit(0)
-    os.waitpid(pid, 0)
+    pid = dead_pid()
     dead = self.new_lock()
     dead._pid = pid
     dead._content = dead._render()

@@ -1,7 +1,9 @@
 """Streaming extraction of module archives (no network): formats, checks."""
 
+import bz2
 import gzip
 import io
+import lzma
 import os
 import tarfile
 
@@ -15,7 +17,8 @@ _TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 _MODULE_DIR = os.path.join(_TESTS_DIR, "testdata", "fixtures", "ref_modules",
                            "text_embedding_nnlm")
 _LIMIT = 1 << 30
-
+_COMPRESSORS = {"gzip": gzip.compress, "bzip2": bz2.compress,
+                "xz": lzma.compress}
 
 
 class _Trickle:
@@ -87,6 +90,78 @@ class ExtractTest(absltest.TestCase):
     half = len(plain) // 2
     data = gzip.compress(plain[:half]) + gzip.compress(plain[half:])
     dst, _ = self.extract(data + b"\0" * 3000)
+    self.assertEqual(ths.dir_files(dst), self.want)
+
+  def test_multi_member_bzip2_and_xz(self):
+    plain = ths.make_tar(self.members, compression="")
+    third = len(plain) // 3
+    for kind in ("bzip2", "xz"):
+      with self.subTest(kind=kind):
+        compress = _COMPRESSORS[kind]
+        data = b"".join(compress(plain[i:i + third])
+                        for i in range(0, len(plain), third))
+        dst, _ = self.extract(data)
+        self.assertEqual(ths.dir_files(dst), self.want)
+
+  def test_truncated_compressed_streams(self):
+    plain = ths.make_tar(self.members, compression="")
+    for kind, compress in sorted(_COMPRESSORS.items()):
+      data = compress(plain)
+      # Cut inside the data, and just before the end marker / checksum.
+      for cut in (len(data) // 2, len(data) - 4):
+        with self.subTest(kind=kind, cut=cut):
+          dst = self.create_tempdir().full_path
+          with self.assertRaisesRegex(
+              errors.InvalidModuleArchiveError,
+              "^H does not appear to be a valid module: the %s stream ends "
+              "prematurely" % kind):
+            tarball.extract(io.BytesIO(data[:cut]), dst, "H", _LIMIT)
+
+  def test_truncated_second_gzip_member(self):
+    plain = ths.make_tar(self.members, compression="")
+    half = len(plain) // 2
+    second = gzip.compress(plain[half:])
+    data = gzip.compress(plain[:half]) + second[:len(second) // 2]
+    dst = self.create_tempdir().full_path
+    with self.assertRaisesRegex(errors.InvalidModuleArchiveError,
+                                "gzip stream ends prematurely"):
+      tarball.extract(io.BytesIO(data), dst, "H", _LIMIT)
+
+  def test_bad_checksum_of_the_last_gzip_member_is_not_ignored(self):
+    data = bytearray(ths.make_tar(self.members))
+    data[-8] ^= 0xFF  # The CRC32 in the gzip trailer.
+    dst = self.create_tempdir().full_path
+    with self.assertRaisesRegex(errors.InvalidModuleArchiveError,
+                                "gzip stream is damaged"):
+      tarball.extract(io.BytesIO(bytes(data)), dst, "H", _LIMIT)
+
+  def test_corrupt_xz_data(self):
+    data = bytearray(ths.make_tar(self.members, compression="xz"))
+    for i in range(100, 300):
+      data[i] ^= 0x5A
+    dst = self.create_tempdir().full_path
+    with self.assertRaisesRegex(errors.InvalidModuleArchiveError,
+                                "xz stream is damaged"):
+      tarball.extract(io.BytesIO(bytes(data)), dst, "H", _LIMIT)
+
+  def test_errors_of_the_raw_stream_pass_unchanged(self):
+
+    class Failing(io.BytesIO):
+
+      def read(self, size=-1):
+        if self.tell() > 1000:
+          raise ConnectionResetError("simulated reset")
+        return super().read(min(size, 500) if size and size > 0 else 500)
+    for compression in ("", "gz", "bz2", "xz"):
+      with self.subTest(compression=compression):
+        data = ths.make_tar(self.members, compression)
+        dst = self.create_tempdir().full_path
+        with self.assertRaisesRegex(ConnectionResetError, "simulated reset"):
+          tarball.extract(Failing(data), dst, "H", _LIMIT)
+
+  def test_garbage_after_bzip2_is_ignored(self):
+    data = ths.make_tar(self.members, compression="bz2") + b"trailing junk"
+    dst, _ = self.extract(data)
     self.assertEqual(ths.dir_files(dst), self.want)
 
   def test_garbage_after_the_archive_is_ignored_with_a_warning(self):

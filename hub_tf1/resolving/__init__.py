@@ -1,6 +1,8 @@
 """Layer 1: module handles to local directories (download, cache, lock).
 
-Imports only `hub_tf1.fileio`, TensorFlow, absl and the standard library.
+Imports only `hub_tf1.fileio`, `hub_tf1.format.module_files` (the module
+file names), TensorFlow, absl and the standard library.  New handle forms
+plug in through `register_resolver` (docs/HANDLES.md).
 """
 
 from hub_tf1.resolving.cache import cache_key
@@ -18,10 +20,14 @@ from hub_tf1.resolving.errors import InvalidModuleArchiveError
 from hub_tf1.resolving.errors import LockLostError
 from hub_tf1.resolving.errors import ModuleHttpError
 from hub_tf1.resolving.errors import NotInCacheError
+from hub_tf1.resolving.errors import ResolverRegistrationError
 from hub_tf1.resolving.errors import UnsafeArchiveError
 from hub_tf1.resolving.errors import UnsupportedHandleError
+from hub_tf1.resolving.resolver import accepted_forms
+from hub_tf1.resolving.resolver import register_resolver
 from hub_tf1.resolving.resolver import resolve
 from hub_tf1.resolving.resolver import resolve_path
+from hub_tf1.resolving.resolver import unregister_resolver
 
 # The original's name for the cache-dir function.
 tfhub_cache_dir = cache_dir
@@ -36,15 +42,19 @@ __all__ = [
     "LockSettings",
     "ModuleHttpError",
     "NotInCacheError",
+    "ResolverRegistrationError",
     "UnsafeArchiveError",
     "UnsupportedHandleError",
+    "accepted_forms",
     "cache_dir",
     "cache_key",
     "get_or_download",
     "is_complete",
     "model_load_format",
     "module_dir_for",
+    "register_resolver",
     "resolve",
     "resolve_path",
     "tfhub_cache_dir",
+    "unregister_resolver",
 ]

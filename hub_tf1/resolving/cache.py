@@ -35,7 +35,6 @@ from hub_tf1 import fileio
 from hub_tf1.resolving import config
 from hub_tf1.resolving import errors
 from hub_tf1.resolving import lock as lock_lib
-from hub_tf1.resolving import paths
 from hub_tf1.resolving import tarball
 
 # Fetches the module into the given (existing) directory; the callable passed
@@ -44,11 +43,13 @@ FetchFn = Callable[[str, Callable[[], None]], None]
 
 _MAX_ROUNDS = 5
 
-# Testing hook: stop (until killed) at a named point of the owner's work, after
-# writing the file named by the second variable.  Lets tests kill a download
-# at exact points; unset in normal use.
-_PAUSE_AT_ENV = "HUB_TF1_TESTING_PAUSE_AT"
-_PAUSE_FILE_ENV = "HUB_TF1_TESTING_PAUSE_FILE"
+# Called as `stage_hook(stage)` when the owner of a download reaches "locked"
+# (lock held, temp dir made), "extracted" (module verified in the temp dir)
+# and "installed" (renamed into place).  None in normal use; a test sets it
+# (in its own process, or in a child through a small runner script) to stop
+# or kill a download at an exact point.
+StageHook = Callable[[str], None]
+stage_hook = None  # type: Optional[StageHook]
 
 
 def cache_key(handle: str) -> str:
@@ -67,14 +68,10 @@ def is_complete(module_dir: str) -> bool:
       for name in (tarball.MODULE_PB, tarball.SAVED_MODEL_PB))
 
 
-def _pause(stage: str) -> None:
-  if os.environ.get(_PAUSE_AT_ENV) != stage:
-    return
-  marker = os.environ.get(_PAUSE_FILE_ENV)
-  if marker:
-    fileio.atomic_write_bytes(marker, stage.encode("utf-8"))
-  while True:
-    time.sleep(3600)
+def _reached(stage: str) -> None:
+  hook = stage_hook
+  if hook is not None:
+    hook(stage)
 
 
 def _sweep_leftovers(root: str, key: str, settings: config.LockSettings,
@@ -100,7 +97,7 @@ def _sweep_leftovers(root: str, key: str, settings: config.LockSettings,
       if age < settings.stale_sec:
         continue
     logging.info("Deleting %s, left over by an interrupted download.", path)
-    paths.remove_tree(path)
+    fileio.remove_tree(path)
 
 
 def _install(tmp_dir: str, module_dir: str, task_uid: str) -> None:
@@ -122,7 +119,7 @@ def _install(tmp_dir: str, module_dir: str, task_uid: str) -> None:
     raise
   finally:
     if aside is not None:
-      paths.remove_tree(aside)
+      fileio.remove_tree(aside)
 
 
 def _write_descriptor(handle: str, module_dir: str) -> None:
@@ -183,12 +180,12 @@ def get_or_download(handle: str, fetch: FetchFn,
       _sweep_leftovers(root, key, settings,
                        keep=os.path.basename(lock.temp_dir))
       tf.io.gfile.makedirs(lock.temp_dir)
-      _pause("locked")
+      _reached("locked")
       logging.info("Downloading TF-Hub Module '%s'.", handle)
       fetch(lock.temp_dir, lock.check)
-      _pause("extracted")
+      _reached("extracted")
       _install(lock.temp_dir, module_dir, lock.task_uid)
-      _pause("installed")
+      _reached("installed")
       _write_descriptor(handle, module_dir)
       logging.info("Downloaded TF-Hub Module '%s'.", handle)
       return module_dir
@@ -203,7 +200,7 @@ def get_or_download(handle: str, fetch: FetchFn,
         continue
       raise
     finally:
-      paths.remove_tree(lock.temp_dir)
+      fileio.remove_tree(lock.temp_dir)
       lock.release()
   raise errors.LockLostError(
       "Gave up on %s: the download lock was taken from us %d times." %

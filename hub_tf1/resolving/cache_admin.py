@@ -21,6 +21,7 @@ from typing import Dict, Iterator, List, Optional
 
 import tensorflow as tf
 
+from hub_tf1 import fileio
 from hub_tf1.resolving import cache
 from hub_tf1.resolving import config
 from hub_tf1.resolving import errors
@@ -154,8 +155,8 @@ def remove(handle_or_key: str, cache_root: Optional[str] = None) -> str:
     aside = "%s.%s.removed" % (module_dir, uuid.uuid4().hex)
     if tf.io.gfile.exists(module_dir):
       tf.io.gfile.rename(module_dir, aside, overwrite=False)
-      paths.remove_tree(aside)
-    paths.remove_tree(module_dir + ".descriptor.txt")
+      fileio.remove_tree(aside)
+    fileio.remove_tree(module_dir + ".descriptor.txt")
   finally:
     lock.release()
   return module_dir

@@ -73,6 +73,10 @@ class UnsupportedHandleError(hub_errors.Error, ValueError):
   """The handle is neither an existing path nor a URL scheme we know."""
 
 
+class ResolverRegistrationError(hub_errors.Error, ValueError):
+  """A bad `register_resolver` / `unregister_resolver` call."""
+
+
 class UnknownSchemeError(UnsupportedHandleError, tf.errors.UnimplementedError):
   """No file system handles the handle's URL scheme.
 

@@ -12,10 +12,10 @@ from typing import Callable, Optional
 from absl import logging
 import tensorflow as tf
 
+from hub_tf1 import fileio
 from hub_tf1.resolving import config
 from hub_tf1.resolving import errors
 from hub_tf1.resolving import http_download
-from hub_tf1.resolving import paths
 from hub_tf1.resolving import progress as progress_lib
 from hub_tf1.resolving import tarball
 
@@ -28,7 +28,7 @@ _TRANSIENT_GFILE_ERRORS = (tf.errors.UnavailableError,
 
 
 def _reset_dir(path: str) -> None:
-  paths.remove_tree(path)
+  fileio.remove_tree(path)
   tf.io.gfile.makedirs(path)
 
 

@@ -5,7 +5,9 @@ Protocol (see docs in `cache.py` for how it is used):
 * The lock is the file `<cache>/<key>.lock`.  It is created exclusively: on a
   local disk by writing a temp file and hard-linking it to the lock name
   (`link` fails if the name exists; falls back to `O_CREAT|O_EXCL`), on other
-  TensorFlow file systems by a temp file and `rename(overwrite=False)`.
+  TensorFlow file systems by a temp file and `rename(overwrite=False)`
+  (`fileio.atomic_write_bytes(..., overwrite=False)`; these file systems have
+  no exclusive create, but a reader never sees a partial lock).
 * Its content names the owner (host, pid, a machine id telling pid namespaces
   apart, a fresh uuid) and a heartbeat counter; the last line is
   `<host>.<pid>.<uuid>` as tensorflow_hub writes it, so the original's waiter
@@ -35,6 +37,7 @@ from typing import Callable, Optional
 from absl import logging
 import tensorflow as tf
 
+from hub_tf1 import fileio
 from hub_tf1.resolving import config
 from hub_tf1.resolving import errors
 from hub_tf1.resolving import paths
@@ -56,23 +59,6 @@ def _machine_id() -> str:
 
 
 _MACHINE_ID = _machine_id()
-
-
-def _gfile_write_renamed(path: str, data: bytes, overwrite: bool) -> None:
-  """Writes `data` to `path` on a non-local file system by temp file + rename.
-
-  TensorFlow's file systems have no exclusive create or atomic write, but
-  `rename` is atomic and with `overwrite=False` fails if `path` exists, so
-  readers never see a partial lock.  The temp file is removed in any case;
-  errors (e.g. `AlreadyExistsError`) are the caller's to handle.
-  """
-  tmp = "%s.tmp%s" % (path, uuid.uuid4().hex)
-  try:
-    with tf.io.gfile.GFile(tmp, "wb") as f:
-      f.write(data)
-    tf.io.gfile.rename(tmp, path, overwrite=overwrite)
-  finally:
-    paths.remove_tree(tmp)
 
 
 def pid_alive(pid: int) -> bool:
@@ -188,11 +174,11 @@ class DownloadLock:
     local = paths.local_path(self.path)
     if local is None:
       try:
-        _gfile_write_renamed(self.path, data, overwrite=False)
+        fileio.atomic_write_bytes(self.path, data, overwrite=False)
         return True
       except (tf.errors.AlreadyExistsError, tf.errors.FailedPreconditionError):
         return False
-    tmp = "%s.tmp%s" % (local, uuid.uuid4().hex)
+    tmp = fileio.temp_sibling(local)
     fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     try:
       os.write(fd, data)
@@ -231,9 +217,9 @@ class DownloadLock:
     data = self._content.encode("utf-8")
     local = paths.local_path(self.path)
     if local is None:
-      _gfile_write_renamed(self.path, data, overwrite=True)
+      fileio.atomic_write_bytes(self.path, data, overwrite=True)
       return
-    tmp = "%s.tmp%s" % (local, uuid.uuid4().hex)
+    tmp = fileio.temp_sibling(local)
     with open(tmp, "wb") as f:
       f.write(data)
     os.replace(tmp, local)
@@ -306,9 +292,9 @@ class DownloadLock:
     if local is None:
       if self.read() != stale:
         return
-      paths.remove_tree(self.path)
+      fileio.remove_tree(self.path)
     else:
-      aside = "%s.stale%s" % (local, uuid.uuid4().hex)
+      aside = fileio.temp_sibling(local, tag="stale")
       try:
         os.rename(local, aside)
       except FileNotFoundError:
@@ -333,7 +319,7 @@ class DownloadLock:
     logging.warning("Taking over the download lock %s of %s: %s.", self.path,
                     info.describe(), reason)
     if info.task_uid:
-      paths.remove_tree(temp_dir_for(self.module_dir, info.task_uid))
+      fileio.remove_tree(temp_dir_for(self.module_dir, info.task_uid))
 
   # -- holding -------------------------------------------------------------
 
@@ -386,4 +372,4 @@ class DownloadLock:
     if self._thread is not None:
       self._thread.join()
     if self.read() == self._content:
-      paths.remove_tree(self.path)
+      fileio.remove_tree(self.path)

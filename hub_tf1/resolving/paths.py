@@ -1,4 +1,7 @@
-"""Small path helpers on top of `tf.io.gfile`."""
+"""Small path helpers on top of `tf.io.gfile`.
+
+Deleting and atomic writing live in `hub_tf1.fileio` (one helper each).
+"""
 
 import os
 from typing import Optional
@@ -19,17 +22,6 @@ def local_path(path: str) -> Optional[str]:
   if "://" in path:
     return None
   return path
-
-
-def remove_tree(path: str) -> None:
-  """Deletes a file or directory tree; a missing path is fine."""
-  try:
-    if tf.io.gfile.isdir(path):
-      tf.io.gfile.rmtree(path)
-    else:
-      tf.io.gfile.remove(path)
-  except tf.errors.NotFoundError:
-    pass
 
 
 def tree_size(path: str) -> int:

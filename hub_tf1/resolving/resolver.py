@@ -1,26 +1,35 @@
 """`resolve(handle)`: from a module handle to a directory TensorFlow can read.
 
-Dispatch, in the order tensorflow_hub 0.15 used:
+Handles are dispatched through a small registry of resolvers (a URL scheme or
+a predicate on the handle, and a function from the handle to a module
+directory).  Resolvers registered with `register_resolver` are consulted
+first, newest first; then the built-ins, in the order tensorflow_hub 0.15
+used:
 
 1. `http://` / `https://` with TFHUB_MODEL_LOAD_FORMAT COMPRESSED or AUTO:
    download `<handle>?tf-hub-format=compressed` (a gzipped tarball of the
    module) into the cache.  `https://hub.tensorflow.google.cn/<x>` is fetched
    from `https://gcs.tensorflow.google.cn/tfhub-modules/<x>.tar.gz`.
+   With UNCOMPRESSED: ask `<handle>?tf-hub-format=uncompressed` for a 303
+   whose body is the module's gs:// location; read it in place.
 2. `gs://....tar`, `.tar.gz`, `.tgz`: stream the archive through tf.io.gfile
    into the cache.
-3. `http(s)://` with UNCOMPRESSED: ask `<handle>?tf-hub-format=uncompressed`
-   for a 303 whose body is the module's gs:// location; read it in place.
-4. Anything else is a path (local, `file://`, `gs://` directory, any file
-   system tf.io.gfile knows), returned unchanged if it exists.
+3. Anything else is a path (local, `file://`, `gs://` directory, any file
+   system tf.io.gfile knows, including TensorFlow file-system plugins),
+   returned unchanged if it exists.  This fallback is not in the registry.
 
-Cache-only mode (TFHUB_CACHE_ONLY, see config.py) never downloads: cases 1-3
+Cache-only mode (TFHUB_CACHE_ONLY, see config.py) never downloads: cases 1-2
 are answered from the cache alone (whatever the load format, since an
 UNCOMPRESSED lookup needs the server), a miss raises `NotInCacheError`.
-Paths (case 4) are read as given.
+Paths (case 3) are read as given.  The accepted forms listed in errors are
+derived from the registry (`accepted_forms()`); docs/HANDLES.md has examples.
 """
 
+import dataclasses
 import re
+import threading
 import urllib.error
+from typing import Callable, Tuple, Union
 
 import tensorflow as tf
 
@@ -36,12 +45,122 @@ _HUB_CN = "https://hub.tensorflow.google.cn/"
 _GCS_CN = "https://gcs.tensorflow.google.cn/tfhub-modules/%s.tar.gz"
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
-ACCEPTED_FORMS = (
-    "a local directory path or a file:// URL of a module directory",
-    "an http:// or https:// URL of a module served as a gzipped tarball "
-    "(?tf-hub-format=compressed, e.g. tfhub.dev handles) or of a .tar.gz file",
-    "a gs:// path of a module directory or of a .tar, .tar.gz or .tgz archive",
+# A resolver turns a handle into the path of a module directory.
+ResolveFn = Callable[[str], str]
+# A URL scheme ("myhub" for "myhub://...") or a test on the whole handle.
+SchemeOrPredicate = Union[str, Callable[[str], bool]]
+
+_SCHEME_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
+# Descriptions of the path fallback, around those of the registry.
+_PATH_FORMS_FIRST = (
+    "a local directory path or a file:// URL of a module directory",)
+_PATH_FORMS_LAST = (
+    "a gs:// path of a module directory",
     "a path on any other file system tf.io.gfile supports")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Resolver:
+  key: SchemeOrPredicate  # As registered (the key for unregistering).
+  matches: Callable[[str], bool]
+  resolve: ResolveFn
+  description: str
+
+
+_registry_lock = threading.Lock()
+_resolvers = ()  # type: Tuple[_Resolver, ...]  # Newest first.
+ACCEPTED_FORMS = _PATH_FORMS_FIRST + _PATH_FORMS_LAST  # Kept current.
+
+
+def accepted_forms() -> Tuple[str, ...]:
+  """How a handle may look: the registry's descriptions and the paths."""
+  return ACCEPTED_FORMS
+
+
+def register_resolver(scheme_or_predicate: SchemeOrPredicate,
+                      resolve_fn: ResolveFn,
+                      description: str = "") -> None:
+  """Makes `resolve` hand some handles to `resolve_fn`.
+
+  Resolvers are consulted newest first, before the built-in ones, so a later
+  registration can also take over handles a built-in resolver would handle
+  (e.g. a mirror for some https:// handles).  Handles no resolver claims are
+  paths.
+
+  Args:
+    scheme_or_predicate: a URL scheme such as "myhub", which claims the
+      handles that start with "myhub://" (exact case, as for the built-in
+      schemes); or a callable that gets the handle and returns whether
+      `resolve_fn` handles it.
+    resolve_fn: called with the handle; returns the path of the module
+      directory (any tf.io.gfile path).  It may use `get_or_download` to
+      cache what it fetches.  Its exceptions pass to the caller of `resolve`.
+    description: how the claimed handles look, listed in the error for an
+      unsupported handle; default "a <scheme>:// handle" (required with a
+      predicate).
+
+  Raises:
+    ResolverRegistrationError: a malformed scheme, a scheme registered
+      already, a `resolve_fn` or predicate that is not callable, or a
+      predicate without a description.
+  """
+  global _resolvers, ACCEPTED_FORMS
+  if not callable(resolve_fn):
+    raise errors.ResolverRegistrationError(
+        "resolve_fn must be callable, got %r." % (resolve_fn,))
+  if isinstance(scheme_or_predicate, str):
+    scheme = scheme_or_predicate
+    if not _SCHEME_NAME.match(scheme):
+      raise errors.ResolverRegistrationError(
+          "Bad URL scheme %r: give the name only (letters first, then "
+          "letters, digits, '+', '-' or '.'), e.g. 'myhub' for myhub:// "
+          "handles." % scheme)
+    prefix = scheme + "://"
+    matches = lambda handle: handle.startswith(prefix)
+    description = description or "a %s handle" % prefix
+  elif callable(scheme_or_predicate):
+    matches = scheme_or_predicate
+    if not description:
+      raise errors.ResolverRegistrationError(
+          "A resolver registered with a predicate (%r) needs a description "
+          "of the handles it accepts." % (scheme_or_predicate,))
+  else:
+    raise errors.ResolverRegistrationError(
+        "scheme_or_predicate must be a URL scheme or a callable, got %r." %
+        (scheme_or_predicate,))
+  entry = _Resolver(scheme_or_predicate, matches, resolve_fn, description)
+  with _registry_lock:
+    if any(r.key == scheme_or_predicate for r in _resolvers):
+      raise errors.ResolverRegistrationError(
+          "A resolver for %r is registered already; unregister it first." %
+          (scheme_or_predicate,))
+    _resolvers = (entry,) + _resolvers
+    ACCEPTED_FORMS = _forms(_resolvers)
+
+
+def unregister_resolver(scheme_or_predicate: SchemeOrPredicate) -> None:
+  """Removes what `register_resolver(scheme_or_predicate, ...)` added.
+
+  Raises:
+    ResolverRegistrationError: nothing is registered for it.
+  """
+  global _resolvers, ACCEPTED_FORMS
+  with _registry_lock:
+    rest = tuple(r for r in _resolvers if r.key != scheme_or_predicate)
+    if len(rest) == len(_resolvers):
+      raise errors.ResolverRegistrationError(
+          "No resolver is registered for %r." % (scheme_or_predicate,))
+    _resolvers = rest
+    ACCEPTED_FORMS = _forms(_resolvers)
+
+
+def _forms(resolvers: Tuple[_Resolver, ...]) -> Tuple[str, ...]:
+  """Path forms first and last; the registry's, oldest first, between."""
+  middle = []
+  for r in reversed(resolvers):
+    if r.description not in middle:
+      middle.append(r.description)
+  return _PATH_FORMS_FIRST + tuple(middle) + _PATH_FORMS_LAST
 
 
 def _unsupported(handle: str, detail: str,
@@ -72,6 +191,13 @@ def resolve_path(handle: str) -> str:
   if not exists:
     raise IOError("%s does not exist." % handle)
   return handle
+
+
+def _resolve_http(handle: str) -> str:
+  if (config.model_load_format() == config.UNCOMPRESSED and
+      not config.cache_only()):
+    return _resolve_http_uncompressed(handle)
+  return _resolve_http_compressed(handle)
 
 
 def _resolve_http_compressed(handle: str) -> str:
@@ -129,16 +255,36 @@ def resolve(handle: str) -> str:
       IOError).
     tf.errors.PermissionDeniedError: not cached and the cache directory is
       read-only (`CacheNotWritableError`).
+    TypeError: `handle` is not a string, or a registered resolver returned
+      something other than a path.
+    Anything a resolver registered with `register_resolver` raises.
   """
   if not isinstance(handle, str):
     raise TypeError("A module handle must be a string, got %r." % (handle,))
   if not handle:
     raise _unsupported(handle, "it is empty")
-  if handle.startswith(_HTTP_PREFIXES):
-    if (config.model_load_format() == config.UNCOMPRESSED and
-        not config.cache_only()):
-      return _resolve_http_uncompressed(handle)
-    return _resolve_http_compressed(handle)
-  if handle.startswith("gs://") and handle.endswith(_TARBALL_SUFFIXES):
-    return _resolve_gfile_tarball(handle)
+  for entry in _resolvers:
+    if entry.matches(handle):
+      path = entry.resolve(handle)
+      if not isinstance(path, str) or not path:
+        raise TypeError("The resolver for %r returned %r for %r, not the "
+                        "path of a module directory." %
+                        (entry.key, path, handle))
+      return path
   return resolve_path(handle)
+
+
+def _is_gfile_tarball(handle: str) -> bool:
+  return handle.startswith("gs://") and handle.endswith(_TARBALL_SUFFIXES)
+
+
+# The built-ins, registered like any other (oldest first; their handles do
+# not overlap).
+register_resolver(
+    lambda handle: handle.startswith(_HTTP_PREFIXES),
+    lambda handle: _resolve_http(handle),
+    "an http:// or https:// URL of a module served as a gzipped tarball "
+    "(?tf-hub-format=compressed, e.g. tfhub.dev handles) or of a .tar.gz file")
+register_resolver(
+    _is_gfile_tarball, lambda handle: _resolve_gfile_tarball(handle),
+    "a gs:// path of a .tar, .tar.gz or .tgz archive")

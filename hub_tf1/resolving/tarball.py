@@ -12,11 +12,16 @@ Stronger than the original in four ways:
   and the tar stream must reach its end-of-archive block.
 * The extracted directory must hold `tfhub_module.pb` and `saved_model.pb`.
 
-Decompression is done here rather than by `tarfile` ("r|*") because tarfile
-silently accepts a stream that ends early.
+Decompression uses the standard library's `gzip`/`bz2`/`lzma` file objects
+(which read non-seekable streams, follow multi-member files and raise on
+truncation) rather than `tarfile`'s "r|*", which silently accepts a stream
+that ends early.  This file only adds what they lack: format detection, the
+size cap, remembering the last bytes for the end-of-archive check, and errors
+that name the handle.
 """
 
 import bz2
+import gzip
 import lzma
 import os
 import tarfile
@@ -26,11 +31,12 @@ from typing import Optional, Set
 from absl import logging
 import tensorflow as tf
 
+from hub_tf1.format import module_files
 from hub_tf1.resolving import errors
 from hub_tf1.resolving import paths
 
-MODULE_PB = "tfhub_module.pb"
-SAVED_MODEL_PB = "saved_model.pb"
+MODULE_PB = module_files.MODULE_DEF_FILENAME
+SAVED_MODEL_PB = module_files.SAVED_MODEL_FILENAME
 
 _RAW_CHUNK = 64 << 10
 _COPY_CHUNK = 1 << 20
@@ -39,9 +45,13 @@ _HISTORY = 64 << 10
 _TAR_OVERHEAD_FACTOR = 2
 _TAR_OVERHEAD_BYTES = 1 << 20
 
-_GZIP_MAGIC = b"\x1f\x8b"
-_BZIP2_MAGIC = b"BZh"
-_XZ_MAGIC = b"\xfd7zXZ\x00"
+# Magic bytes: compression name, in detection order.
+_MAGICS = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"))
+_MAGIC_LEN = max(len(m) for m, _ in _MAGICS)
+
+# What the standard library raises for bad compressed data (OSError covers
+# gzip.BadGzipFile and bz2's "Invalid data stream").
+_CODEC_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
 
 _MEMBER_KINDS = {
     tarfile.SYMTYPE: "is a symbolic link",
@@ -52,149 +62,90 @@ _MEMBER_KINDS = {
 }
 
 
-class _Codec:
-  """Incremental decompressor with bounded output per call."""
+class _Source:
+  """The raw stream with its first bytes put back after detection.
 
-  def __init__(self, kind: str):
-    self.kind = kind
-    self._pending = b""
-    if kind == "gzip":
-      self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    elif kind == "bzip2":
-      self._d = bz2.BZ2Decompressor()
-    elif kind == "xz":
-      self._d = lzma.LZMADecompressor()
-    else:
-      self._d = None
+  Remembers an exception raised by the raw stream, so that it is told apart
+  from the decompressor's own errors (and passed on unchanged).
+  """
 
-  @property
-  def eof(self) -> bool:
-    return self._d is not None and self._d.eof
+  def __init__(self, raw):
+    self._raw = raw
+    self._head = b""
+    self.error = None  # type: Optional[BaseException]
+    while len(self._head) < _MAGIC_LEN:
+      data = self._read_raw(_RAW_CHUNK)
+      if not data:
+        break
+      self._head += data
 
   @property
-  def unused_data(self) -> bytes:
-    return self._d.unused_data if self._d is not None else b""
+  def head(self) -> bytes:
+    return self._head
 
-  def needs_input(self) -> bool:
-    if self._d is None or self.kind == "gzip":
-      return not self._pending
-    return self._d.needs_input and not self._pending
+  def _read_raw(self, size: int) -> bytes:
+    try:
+      return self._raw.read(size)
+    except BaseException as e:
+      self.error = e
+      raise
 
-  def feed(self, data: bytes) -> None:
-    self._pending += data
-
-  def pull(self, max_len: int) -> bytes:
-    if self._d is None:
-      out, self._pending = self._pending[:max_len], self._pending[max_len:]
+  def read(self, size: int = -1) -> bytes:
+    if self._head:
+      if size is None or size < 0:
+        size = len(self._head)
+      out, self._head = self._head[:size], self._head[size:]
       return out
-    if self._d.eof:
-      return b""
-    if self.kind == "gzip":
-      out = self._d.decompress(self._pending, max_len)
-      self._pending = self._d.unconsumed_tail
-      return out
-    data, self._pending = self._pending, b""
-    return self._d.decompress(data, max_length=max_len)
+    return self._read_raw(_RAW_CHUNK if size is None or size < 0 else size)
 
 
-def _detect(head: bytes) -> str:
-  if head.startswith(_GZIP_MAGIC):
-    return "gzip"
-  if head.startswith(_BZIP2_MAGIC):
-    return "bzip2"
-  if head.startswith(_XZ_MAGIC):
-    return "xz"
-  return "none"
+def _open_decompressed(source: _Source):
+  """(compression name, file object of the decompressed bytes)."""
+  for magic, kind in _MAGICS:
+    if source.head.startswith(magic):
+      if kind == "gzip":
+        return kind, gzip.GzipFile(fileobj=source, mode="rb")
+      if kind == "bzip2":
+        return kind, bz2.BZ2File(source, mode="rb")
+      return kind, lzma.LZMAFile(source, mode="rb")
+  return "none", source
 
 
 class DecompressingReader:
   """File-like view of the decompressed bytes of a raw (compressed) stream.
 
-  Raises InvalidModuleArchiveError from `read()` when the raw stream ends
-  inside a compressed stream, and ArchiveTooLargeError past `limit` bytes.
-  Keeps the last bytes it delivered so the caller can look at the block where
-  the tar reader stopped.
+  Raises InvalidModuleArchiveError from `read()` when the compressed stream
+  is damaged or ends early, and ArchiveTooLargeError past `limit` bytes.
+  Errors of the raw stream itself pass unchanged.  Keeps the last bytes it
+  delivered so the caller can look at the block where the tar reader stopped.
   """
 
   def __init__(self, raw, handle: str, limit: int):
-    self._raw = raw
     self._handle = handle
     self._limit = limit
-    self._codec = None  # type: Optional[_Codec]
-    self._raw_eof = False
-    self._finished = False
+    self._source = _Source(raw)
+    self.compression, self._file = _open_decompressed(self._source)
     self._delivered = 0
     self._history = bytearray()
-
-  @property
-  def compression(self) -> str:
-    return self._codec.kind if self._codec else "none"
-
-  def _read_raw(self) -> bytes:
-    if self._raw_eof:
-      return b""
-    data = self._raw.read(_RAW_CHUNK)
-    if not data:
-      self._raw_eof = True
-    return data
-
-  def _start(self) -> None:
-    head = b""
-    while len(head) < 6:
-      data = self._read_raw()
-      if not data:
-        break
-      head += data
-    self._codec = _Codec(_detect(head))
-    self._codec.feed(head)
-
-  def _next_member(self) -> bool:
-    """After one compressed stream ended: starts the next, if there is one."""
-    rest = self._codec.unused_data
-    while len(rest) < 6 and not self._raw_eof:
-      rest += self._read_raw()
-    if not rest.strip(b"\0"):
-      # Only padding (or nothing) left: drain padding and stop.
-      while not self._raw_eof:
-        more = self._read_raw()
-        if more.strip(b"\0"):
-          logging.warning("Ignoring data after the compressed archive of %s.",
-                          self._handle)
-          break
-      return False
-    if _detect(rest) != self._codec.kind:
-      logging.warning("Ignoring data after the compressed archive of %s.",
-                      self._handle)
-      return False
-    self._codec = _Codec(self._codec.kind)
-    self._codec.feed(rest)
-    return True
+    self._codec_error = None  # type: Optional[BaseException]
 
   def read(self, size: int = -1) -> bytes:
-    if self._codec is None:
-      self._start()
     if size is None or size < 0:
       size = _RAW_CHUNK
-    while not self._finished and size:
-      out = self._codec.pull(size)
-      if out:
-        self._deliver(out)
-        return out
-      if self._codec.eof:
-        if not self._next_member():
-          self._finished = True
-        continue
-      if self._codec.needs_input():
-        data = self._read_raw()
-        if not data:
-          if self._codec.kind != "none":
-            raise errors.InvalidModuleArchiveError(
-                self._handle, "the %s stream ends prematurely (truncated "
-                "download or file?)" % self._codec.kind)
-          self._finished = True
-          continue
-        self._codec.feed(data)
-    return b""
+    try:
+      out = self._file.read(size)
+    except _CODEC_ERRORS as e:
+      if e is self._source.error:
+        raise
+      self._codec_error = e
+      if isinstance(e, EOFError):
+        reason = "the %s stream ends prematurely (truncated download or " \
+                 "file?)" % self.compression
+      else:
+        reason = "the %s stream is damaged (%s)" % (self.compression, e)
+      raise errors.InvalidModuleArchiveError(self._handle, reason) from None
+    self._deliver(out)
+    return out
 
   def _deliver(self, out: bytes) -> None:
     self._delivered += len(out)
@@ -215,9 +166,25 @@ class DecompressingReader:
     return bytes(self._history[offset - start:offset - start + size])
 
   def drain(self) -> None:
-    """Reads (and checks) the rest of the stream."""
-    while self.read(_RAW_CHUNK):
-      pass
+    """Reads (and checks) the rest of the stream after the tar archive.
+
+    Bytes after the last compressed stream that do not start another one are
+    ignored with a warning for gzip (bzip2 and xz: the standard library
+    ignores them silently).
+    """
+    try:
+      while self.read(_RAW_CHUNK):
+        pass
+    except errors.InvalidModuleArchiveError:
+      if not _is_trailing_garbage(self._codec_error):
+        raise
+      logging.warning("Ignoring data after the compressed archive of %s.",
+                      self._handle)
+
+
+def _is_trailing_garbage(e: Optional[BaseException]) -> bool:
+  """Whether `e` is gzip's complaint about bytes that start no new member."""
+  return isinstance(e, gzip.BadGzipFile) and "Not a gzipped file" in str(e)
 
 
 def _safe_relpath(member: tarfile.TarInfo, handle: str) -> str:
