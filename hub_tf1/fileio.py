@@ -9,7 +9,7 @@ written to a uniquely named temporary sibling and renamed into place.  Using
 import contextlib
 import os
 import uuid
-from typing import Iterator
+from typing import IO, Iterator
 
 import tensorflow as tf
 
@@ -18,6 +18,30 @@ def temp_sibling(path: str, tag: str = "tmp") -> str:
   """A fresh name next to `path` (same directory, so rename stays cheap)."""
   path = path.rstrip("/")
   return "%s.%s%s" % (path, tag, uuid.uuid4().hex)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str, overwrite: bool = True) -> Iterator[IO[bytes]]:
+  """Yields a binary file whose content appears at `path` on success only.
+
+  The streaming form of `atomic_write_bytes` (for data too large to hold in
+  memory): written to a temporary sibling, renamed to `path` when the `with`
+  body finished without an exception, removed in any case.
+
+  Args:
+    path: the file to write (any tf.io.gfile path).
+    overwrite: whether an existing `path` is replaced.
+
+  Raises:
+    tf.errors.AlreadyExistsError: `path` exists and `overwrite` is False.
+  """
+  tmp = temp_sibling(path)
+  try:
+    with tf.io.gfile.GFile(tmp, "wb") as f:
+      yield f
+    tf.io.gfile.rename(tmp, path, overwrite=overwrite)
+  finally:
+    remove_tree(tmp)
 
 
 def atomic_write_bytes(path: str, data: bytes, overwrite: bool = True) -> None:
@@ -38,13 +62,8 @@ def atomic_write_bytes(path: str, data: bytes, overwrite: bool = True) -> None:
     tf.errors.AlreadyExistsError: `path` exists and `overwrite` is False
       (some file systems raise tf.errors.FailedPreconditionError instead).
   """
-  tmp = temp_sibling(path)
-  try:
-    with tf.io.gfile.GFile(tmp, "wb") as f:
-      f.write(data)
-    tf.io.gfile.rename(tmp, path, overwrite=overwrite)
-  finally:
-    remove_tree(tmp)
+  with atomic_writer(path, overwrite=overwrite) as f:
+    f.write(data)
 
 
 def remove_tree(path: str) -> None:

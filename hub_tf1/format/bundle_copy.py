@@ -191,35 +191,27 @@ def write_copy(plan: CopyPlan, src_prefix: str, dst_prefix: str,
   if dst_dir and not tf.io.gfile.exists(dst_dir):
     tf.io.gfile.makedirs(dst_dir)
   out_path = tensor_bundle.data_path(dst_prefix, 0, 1)
-  # A streamed file: fileio has no streaming counterpart of
-  # `atomic_write_bytes`, so the temporary sibling is renamed here.
-  tmp = fileio.temp_sibling(out_path)
-  try:
-    with tf.io.gfile.GFile(tmp, "wb") as out:
-      src_file = None
-      src_shard = -1
-      try:
-        for run in plan.runs:
-          if run.shard != src_shard:
-            if src_file is not None:
-              src_file.close()
-            if not 0 <= run.shard < plan.num_src_shards:
-              raise tensor_bundle.CorruptIndexError(
-                  "%s: entry refers to shard %d of %d" %
-                  (tensor_bundle.index_path(src_prefix), run.shard,
-                   plan.num_src_shards))
-            src_file = tf.io.gfile.GFile(
-                tensor_bundle.data_path(src_prefix, run.shard,
-                                        plan.num_src_shards), "rb")
-            src_shard = run.shard
-          _copy_range(src_file, out, run, chunk_size)
-      finally:
-        if src_file is not None:
-          src_file.close()
-    tf.io.gfile.rename(tmp, out_path, overwrite=True)
-  finally:
-    if tf.io.gfile.exists(tmp):
-      tf.io.gfile.remove(tmp)
+  with fileio.atomic_writer(out_path) as out:
+    src_file = None
+    src_shard = -1
+    try:
+      for run in plan.runs:
+        if run.shard != src_shard:
+          if src_file is not None:
+            src_file.close()
+          if not 0 <= run.shard < plan.num_src_shards:
+            raise tensor_bundle.CorruptIndexError(
+                "%s: entry refers to shard %d of %d" %
+                (tensor_bundle.index_path(src_prefix), run.shard,
+                 plan.num_src_shards))
+          src_file = tf.io.gfile.GFile(
+              tensor_bundle.data_path(src_prefix, run.shard,
+                                      plan.num_src_shards), "rb")
+          src_shard = run.shard
+        _copy_range(src_file, out, run, chunk_size)
+    finally:
+      if src_file is not None:
+        src_file.close()
   tensor_bundle.write_index(dst_prefix, plan.header, plan.entries)
 
 
