@@ -1,11 +1,13 @@
 """scan: flagged ops found in graphs and function libraries; fixtures clean;
 strict op policy refuses before anything runs."""
 
+import gc
 import os
 from unittest import mock
 
 from absl.testing import absltest
 import tensorflow as tf
+from tensorflow.core.protobuf import meta_graph_pb2
 
 import hub_tf1 as hub
 from hub_tf1 import cli
@@ -31,6 +33,39 @@ def _payload_module_fn(target, place):
       y = f(x)
     hub.add_signature(inputs=x, outputs=y)
   return module_fn
+
+
+def _large_meta_graph(layers: int, with_saver: bool):
+  """A clean MetaGraphDef of ~4 nodes per layer, as protos only.
+
+  With `with_saver`, it also has a SaverDef whose SaveV2/RestoreV2 (allowed
+  ops) make the scan build its node index and follow the saver's sub-graph.
+  """
+  mg = meta_graph_pb2.MetaGraphDef()
+  nodes = mg.graph_def.node
+  nodes.add(name="x", op="Placeholder")
+  previous, variables = "x", []
+  for i in range(layers):
+    nodes.add(name="w%d" % i, op="VarHandleOp")
+    nodes.add(name="r%d" % i, op="ReadVariableOp", input=["w%d" % i])
+    nodes.add(name="m%d" % i, op="MatMul", input=[previous, "r%d" % i])
+    nodes.add(name="y%d" % i, op="Relu", input=["m%d" % i])
+    previous = "y%d" % i
+    variables.append("w%d" % i)
+  mg.signature_def["default"].outputs["default"].name = previous + ":0"
+  if with_saver:
+    nodes.add(name="save/filename", op="Placeholder")
+    nodes.add(name="save/SaveV2", op="SaveV2",
+              input=["save/filename"] + variables)
+    nodes.add(name="save/control", op="Identity",
+              input=["save/filename", "^save/SaveV2"])
+    nodes.add(name="save/RestoreV2", op="RestoreV2", input=["save/filename"])
+    nodes.add(name="save/restore_all", op="NoOp",
+              input=["^save/RestoreV2"])
+    mg.saver_def.filename_tensor_name = "save/filename:0"
+    mg.saver_def.save_tensor_name = "save/control:0"
+    mg.saver_def.restore_op_name = "save/restore_all"
+  return mg
 
 
 class ScanTest(absltest.TestCase):
@@ -110,6 +145,31 @@ class ScanTest(absltest.TestCase):
         with tf.compat.v1.Session() as sess:
           sess.run(y)
       self.assertTrue(os.path.exists(target), place)
+
+  def test_clean_scan_leaves_the_garbage_collector_alone(self):
+    # Strict Modules scan right before they import the graph: objects the
+    # scan keeps alive across young collections would bring on a full
+    # collection of the process there (issue 14).  Counted, not timed.
+    old_threshold = gc.get_threshold()
+    self.addCleanup(gc.set_threshold, *old_threshold)
+    gc.set_threshold(700, 10, 10)
+    collections = []
+
+    def callback(phase, info):
+      if phase == "start":
+        collections.append(info["generation"])
+
+    for with_saver in (False, True):
+      mg = _large_meta_graph(2000, with_saver)
+      gc.collect()
+      collections.clear()
+      gc.callbacks.append(callback)
+      try:
+        findings = scan.scan_meta_graph(mg)
+      finally:
+        gc.callbacks.remove(callback)
+      self.assertEqual(findings, [], with_saver)
+      self.assertLessEqual(len(collections), 2, (with_saver, collections))
 
   def test_unreadable_module_exit_2(self):
     self.assertEqual(cli.main(["scan", self.create_tempdir().full_path]), 2)
