@@ -16,7 +16,9 @@ Rules of this file:
 
 import dataclasses
 import os
+import threading
 from typing import Dict, Iterable, List, Optional, Set, Tuple
+import weakref
 
 from tensorflow.core.protobuf import meta_graph_pb2
 
@@ -252,9 +254,19 @@ def scan_meta_graphs(
   return result
 
 
+# Findings by spec: one entry per live ModuleSpec (weak keys), never changed.
+_scanned: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_scanned_lock = threading.Lock()
+
+
 def scan_spec(spec) -> List[Finding]:
-  """Findings of a ModuleSpec (memoized on the spec)."""
-  return spec.memo("op_scan", lambda: scan_meta_graphs(spec.meta_graphs()))
+  """Findings of a ModuleSpec (computed once per spec object)."""
+  with _scanned_lock:
+    if spec in _scanned:
+      return _scanned[spec]
+  findings = scan_meta_graphs(spec.meta_graphs())
+  with _scanned_lock:
+    return _scanned.setdefault(spec, findings)
 
 
 def is_strict(policy: Optional[str]) -> bool:

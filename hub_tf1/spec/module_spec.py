@@ -78,8 +78,12 @@ class ModuleSpec(object):
     """Prefix of the checkpoint holding the weights, or None."""
     return self._checkpoint_path
 
-  def memo(self, key, factory: Callable[[], object]):
-    """Caches analysis results derived from this (immutable) spec."""
+  def _cached(self, key, factory: Callable[[], object]):
+    """Caches what this spec derives from its own graphs (signature infos).
+
+    Bounded by the spec itself: one entry per signature and direction.
+    Derived objects of later layers are cached there (module/spec_cache.py).
+    """
     if key not in self._memo:
       self._memo[key] = factory()
     return self._memo[key]
@@ -140,7 +144,7 @@ class ModuleSpec(object):
       ValueError: the variant has no such signature.
     """
     key = ("inputs", signature or "default", frozenset(tags or ()))
-    return dict(self.memo(key, lambda: tensor_info.parse_map(
+    return dict(self._cached(key, lambda: tensor_info.parse_map(
         self.get_signature_def(signature, tags).inputs)))
 
   def get_output_info_dict(self, signature=None, tags=None):
@@ -158,7 +162,7 @@ class ModuleSpec(object):
       ValueError: the variant has no such signature.
     """
     key = ("outputs", signature or "default", frozenset(tags or ()))
-    return dict(self.memo(key, lambda: tensor_info.parse_map(
+    return dict(self._cached(key, lambda: tensor_info.parse_map(
         self.get_signature_def(signature, tags).outputs)))
 
   # -- attached messages -----------------------------------------------------
