@@ -12,6 +12,9 @@ Layout under --work:
   vocab.txt                       vocabulary of the text module (also copied
                                   into its assets/)
   generated.json                  sizes, generator and versions (the stamp)
+  converted/<name>/               with --convert NAME (run by bench/run.py in
+                                  .venv/modern): module <name> as the TF2
+                                  SavedModel hub_tf1.tf2.convert writes
 """
 
 import argparse
@@ -72,13 +75,31 @@ def _write_training_checkpoint(hub, name, work):
   return prefix
 
 
+def _convert(work, name):
+  """Writes modules/<name> as a TF2 SavedModel to converted/<name>."""
+  from hub_tf1.tf2 import convert  # pylint: disable=g-import-not-at-top
+  target = os.path.join(work, "converted", name)
+  if tf.io.gfile.exists(target):
+    tf.io.gfile.rmtree(target)
+  t0 = time.time()
+  convert.convert(os.path.join(work, "modules", name), target)
+  print("generate: %s converted in %.1f s" % (name, time.time() - t0),
+        flush=True)
+
+
 def main():
   parser = argparse.ArgumentParser()
   parser.add_argument("--work", required=True)
   parser.add_argument("--quick", action="store_true")
   parser.add_argument("--impl", choices=["original", "hub_tf1"],
                       default="original")
+  parser.add_argument("--convert", default="",
+                      help="only convert modules/NAME to converted/NAME "
+                      "(hub_tf1.tf2.convert) and exit")
   args = parser.parse_args()
+  if args.convert:
+    _convert(args.work, args.convert)
+    return
   sizes = models.QUICK if args.quick else models.FULL
   hub = _import_hub(args.impl)
   tf.io.gfile.makedirs(args.work)

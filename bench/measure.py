@@ -365,6 +365,134 @@ def measure_steady(args, hub, sizes, module_dir, module_name):
           "run_ms_min": 1000 * times[0]}
 
 
+def _converted_dir(args, row):
+  return os.path.join(args.work, rows.CONVERTED, row.module)
+
+
+def _tf2_load(hub, module_dir, converted_dir):
+  """hub.load (hub_tf1 or the original) or, for the floor, the converted."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if hub is None:
+    return tf.saved_model.load(converted_dir)
+  return hub.load(module_dir)
+
+
+def measure_tf2_load(args, hub, sizes, module_dir, row):
+  """hub.load(path) in TF2 (eager); then the time of a first call."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import models  # pylint: disable=g-import-not-at-top
+  x = tf.constant(models.sample_batch(row.module, sizes))
+  gc.collect()
+  with Memory() as mem:
+    t0 = time.perf_counter()
+    loaded = _tf2_load(hub, module_dir, _converted_dir(args, row))
+    elapsed = time.perf_counter() - t0
+  t0 = time.perf_counter()
+  loaded.signatures["default"](default=x)["default"].numpy()
+  first_call = time.perf_counter() - t0
+  return dict(mem.metrics(), time_s=elapsed, first_call_s=first_call)
+
+
+def measure_tf2_call(args, hub, sizes, module_dir, row):
+  """Per-call latency of signatures["default"] after 10 warm-up calls."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import models  # pylint: disable=g-import-not-at-top
+  x = tf.constant(models.sample_batch(row.module, sizes))
+  function = _tf2_load(hub, module_dir,
+                       _converted_dir(args, row)).signatures["default"]
+  for _ in range(10):
+    function(default=x)["default"].numpy()
+  gc.collect()
+  times = []
+  for _ in range(sizes.steady_runs):
+    t0 = time.perf_counter()
+    function(default=x)["default"].numpy()
+    times.append(time.perf_counter() - t0)
+  times.sort()
+  return {"call_ms": 1000 * times[len(times) // 2],
+          "call_ms_p10": 1000 * times[len(times) // 10],
+          "call_ms_min": 1000 * times[0]}
+
+
+def _finetune_steps(sizes):
+  return max(20, sizes.steady_runs // 10)
+
+
+def measure_tf2_finetune(args, hub, sizes, module_dir, row):
+  """One SGD step on sum(layer(x)): KerasLayer in Keras 3 / TF1 graph."""
+  del args  # Unused.
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import models  # pylint: disable=g-import-not-at-top
+  batch = models.sample_batch(row.module, sizes)
+  learning_rate = 1e-6
+  times = []
+  if hub is None:  # The floor: hub_tf1.Module in TF1 graph mode (legacy).
+    import hub_tf1  # pylint: disable=g-import-not-at-top
+    graph = tf.Graph()
+    with graph.as_default():
+      m = hub_tf1.Module(module_dir, trainable=True)
+      x = tf.compat.v1.placeholder(tf.float32, [None, batch.shape[1]])
+      loss = tf.reduce_sum(m(x))
+      step = tf.compat.v1.train.GradientDescentOptimizer(
+          learning_rate).minimize(loss)
+      with tf.compat.v1.Session(graph=graph) as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        t0 = time.perf_counter()
+        sess.run(step, {x: batch})
+        first = time.perf_counter() - t0
+        for _ in range(10):
+          sess.run(step, {x: batch})
+        gc.collect()
+        for _ in range(_finetune_steps(sizes)):
+          t0 = time.perf_counter()
+          sess.run(step, {x: batch})
+          times.append(time.perf_counter() - t0)
+  else:
+    import keras  # pylint: disable=g-import-not-at-top
+    try:
+      layer = hub.KerasLayer(module_dir, trainable=True)
+      model = keras.Sequential([keras.Input(shape=batch.shape[1:]), layer])
+    except Exception as e:  # pylint: disable=broad-except
+      # tensorflow_hub 0.16.1: a tf_keras layer, refused by Keras 3; and
+      # outside a Keras 3 model, trainable=True refused for TF1 modules.
+      reasons = ["Sequential: %s: %s" % (type(e).__name__,
+                                         str(e).splitlines()[0][:70])]
+      try:
+        hub.KerasLayer(module_dir, trainable=True)(tf.constant(batch),
+                                                   training=True)
+      except Exception as e2:  # pylint: disable=broad-except
+        lines = [l for l in str(e2).splitlines() if "trainable" in l]
+        reasons.append("layer call: %s: %s" % (
+            type(e2).__name__, (lines or str(e2).splitlines())[0][:100]))
+      print("BENCH_NA n/a (%s)" % "; ".join(reasons), flush=True)
+      sys.exit(0)
+    optimizer = keras.optimizers.SGD(learning_rate)
+    x = tf.constant(batch)
+
+    @tf.function
+    def train_step(x):
+      with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(model(x, training=True))
+      weights = model.trainable_weights
+      optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+      return loss
+
+    t0 = time.perf_counter()
+    train_step(x).numpy()
+    first = time.perf_counter() - t0
+    for _ in range(10):
+      train_step(x).numpy()
+    gc.collect()
+    for _ in range(_finetune_steps(sizes)):
+      t0 = time.perf_counter()
+      train_step(x).numpy()
+      times.append(time.perf_counter() - t0)
+  times.sort()
+  return {"step_ms": 1000 * times[len(times) // 2],
+          "step_ms_p10": 1000 * times[len(times) // 10],
+          "first_step_s": first}
+
+
 # ----------------------------------------------------------------------------
 
 
@@ -436,6 +564,12 @@ def main():
     result = measure_export_module(args, hub, sizes, module_dir)
   elif row.kind == "steady":
     result = measure_steady(args, hub, sizes, module_dir, row.module)
+  elif row.kind == "tf2_load":
+    result = measure_tf2_load(args, hub, sizes, module_dir, row)
+  elif row.kind == "tf2_call":
+    result = measure_tf2_call(args, hub, sizes, module_dir, row)
+  elif row.kind == "tf2_finetune":
+    result = measure_tf2_finetune(args, hub, sizes, module_dir, row)
   else:
     raise ValueError(row.kind)
   print("BENCH_RESULT " + json.dumps(result), flush=True)

@@ -16,6 +16,16 @@ EMB_PART = "embedding_part"
 
 IMPLS = ("hub_tf1", "original", "floor")
 
+# Environments of a row's columns (bench/run.py maps them to interpreters):
+# "legacy" rows run hub_tf1 and the floor in .venv/legacy and the original
+# (tensorflow_hub 0.15) in .venv/ref; "modern" (TF2) rows run hub_tf1 and the
+# floor in .venv/modern and the original (tensorflow_hub 0.16.1) in
+# .venv/ref_modern.
+ENVS = ("legacy", "modern")
+# Where run.py writes the TF2 SavedModels that hub_tf1.tf2.convert makes of
+# the TF2 rows' modules (the floor of their load and call rows), under work.
+CONVERTED = "converted"
+
 
 @dataclasses.dataclass(frozen=True)
 class Sizes:
@@ -70,6 +80,10 @@ class Row:
   heavy_io: bool = False  # File-write rows: noisier, get more repetitions.
   # The floor column runs hub_tf1 itself (e.g. its default op policy).
   floor_uses_hub_tf1: bool = False
+  env: str = "legacy"  # One of ENVS.
+  floor_env: Optional[str] = None  # The floor's environment, if not env's.
+  # The floor loads <work>/CONVERTED/<module> (hub_tf1.tf2.convert's output).
+  needs_converted: bool = False
 
 
 ROWS: List[Row] = [
@@ -159,7 +173,50 @@ ROWS: List[Row] = [
          Metric("run_ms", "per run, median [ms]"))),
 ]
 
+# TF2 rows (issue 12): hub_tf1.load / KerasLayer on TF 2.21 (.venv/modern)
+# against tensorflow_hub 0.16.1's (.venv/ref_modern).
+ROWS += [
+    Row("tf2_load_mlp_deep", MLP_DEEP, "tf2_load",
+        "hub.load(path), {layers}-layer MLP (TF 2.21)",
+        "tf.saved_model.load of the module converted by hub_tf1.tf2.convert",
+        (Metric("time_s", "time [s]", 0.5, 1.2),
+         Metric("first_call_s", "then 1st call [s]"),
+         Metric("peak_delta_mb", "peak RSS growth [MB]")),
+        env="modern", needs_converted=True),
+    Row("tf2_load_emb", EMB, "tf2_load",
+        "hub.load(path), {emb} embedding (TF 2.21)",
+        "tf.saved_model.load of the module converted by hub_tf1.tf2.convert",
+        (Metric("time_s", "time [s]", 0.5, 1.2),
+         Metric("first_call_s", "then 1st call [s]"),
+         Metric("peak_delta_mb", "peak RSS growth [MB]")),
+        env="modern", needs_converted=True),
+    Row("tf2_call_mlp_deep", MLP_DEEP, "tf2_call",
+        "signatures[\"default\"](x), batch {batch}, {layers}-layer MLP "
+        "(TF 2.21)",
+        "the same signature of the converted module",
+        (Metric("call_ms", "per call, median [ms]", None, 1.05),
+         Metric("call_ms_p10", "per call, 10th pct [ms]")),
+        env="modern", needs_converted=True),
+    Row("tf2_finetune_mlp_small", MLP_SMALL, "tf2_finetune",
+        "fine-tuning step, KerasLayer(trainable=True) in Keras 3, batch "
+        "{batch}, small MLP",
+        "the same SGD step in TF1 graph mode: hub_tf1.Module(trainable=True) "
+        "+ GradientDescentOptimizer in .venv/legacy (TF 2.15); original: "
+        "n/a, 0.16.1 refuses trainable=True for TF1 Hub modules",
+        (Metric("step_ms", "per step, median [ms]", None, 1.1),
+         Metric("step_ms_p10", "per step, 10th pct [ms]"),
+         Metric("first_step_s", "1st step (tracing) [s]")),
+        env="modern", floor_env="legacy", floor_uses_hub_tf1=True),
+]
+
 ROWS_BY_NAME = {r.name: r for r in ROWS}
+
+
+def impl_env(row: Row, impl: str) -> str:
+  """The environment ("legacy" or "modern") `impl` runs `row` in."""
+  if impl == "floor" and row.floor_env:
+    return row.floor_env
+  return row.env
 
 
 def human_size(num_bytes: float) -> str:

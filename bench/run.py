@@ -8,7 +8,10 @@ Generates the modules once (with the original tensorflow_hub in .venv/ref, so
 both implementations load the same files), then runs every measurement of
 every row in a fresh subprocess: implementation "hub_tf1" (.venv/legacy with
 the repository on PYTHONPATH), "original" (.venv/ref) and "floor" (the same
-work done directly with TensorFlow, .venv/legacy).  The implementations are
+work done directly with TensorFlow, .venv/legacy).  The TF2 rows (tf2_*) run
+hub_tf1 and the floor in .venv/modern and the original (tensorflow_hub 0.16.1)
+in .venv/ref_modern; their floor loads the modules as hub_tf1.tf2.convert
+writes them, converted once into <work>/converted/.  The implementations are
 interleaved within each repetition, in a rotating order, because the machine
 is noisy; the table shows medians over the repetitions.
 
@@ -37,6 +40,12 @@ PYTHONS = {
     "original": os.path.join(ROOT, ".venv", "ref", "bin", "python"),
     "floor": os.path.join(ROOT, ".venv", "legacy", "bin", "python"),
 }
+# The TF2 rows' interpreters (rows.Row.env == "modern").
+MODERN_PYTHONS = {
+    "hub_tf1": os.path.join(ROOT, ".venv", "modern", "bin", "python"),
+    "original": os.path.join(ROOT, ".venv", "ref_modern", "bin", "python"),
+    "floor": os.path.join(ROOT, ".venv", "modern", "bin", "python"),
+}
 WORKER_TIMEOUT_S = 1800
 # Size fields that do not change the generated files.
 RUN_ONLY_SIZES = ("calls", "steady_runs", "batch")
@@ -54,13 +63,19 @@ def _env(impl, row_name=None):
   return env
 
 
-def run_worker(impl, extra_args, tmp=None):
+def python_for(impl, row=None):
+  """The interpreter that runs `impl` for `row` (None: the legacy rows')."""
+  env = rows.impl_env(row, impl) if row is not None else "legacy"
+  return (MODERN_PYTHONS if env == "modern" else PYTHONS)[impl]
+
+
+def run_worker(impl, extra_args, tmp=None, python=None):
   """Runs bench/measure.py.
 
   Returns:
     ("ok", metrics dict), ("na", reason) or ("error", message).
   """
-  python = PYTHONS[impl]
+  python = python or PYTHONS[impl]
   if not os.path.exists(python):
     return "na", "n/a (no %s)" % os.path.relpath(python, ROOT)
   cmd = [python, os.path.join(BENCH_DIR, "measure.py"), "--impl", impl]
@@ -92,12 +107,16 @@ def run_worker(impl, extra_args, tmp=None):
 # Set-up.
 
 
-def bootstrap():
-  """Creates/reuses .venv/legacy and .venv/ref (tools/bootstrap.sh)."""
+def bootstrap(modern=False):
+  """Creates/reuses .venv/legacy and .venv/ref (tools/bootstrap.sh).
+
+  With `modern` (TF2 rows selected) also .venv/modern and .venv/ref_modern.
+  """
   script = os.path.join(ROOT, "tools", "bootstrap.sh")
   if not os.path.exists(script):
     return
-  proc = subprocess.run(["bash", script, "legacy", "ref"], cwd=ROOT,
+  targets = ["legacy", "ref"] + (["modern", "ref_modern"] if modern else [])
+  proc = subprocess.run(["bash", script] + targets, cwd=ROOT,
                         check=False)
   if proc.returncode:
     print("bench: tools/bootstrap.sh failed (exit %d); the original column "
@@ -121,7 +140,7 @@ def ensure_modules(work, sizes, quick, regenerate):
     print("bench: no .venv/ref; generating the modules with hub_tf1")
   print("bench: generating modules in %s with %s (once)" %
         (os.path.relpath(work, ROOT), impl), flush=True)
-  for sub in ("modules", "train"):
+  for sub in ("modules", "train", rows.CONVERTED):
     shutil.rmtree(os.path.join(work, sub), ignore_errors=True)
   cmd = [PYTHONS[impl], os.path.join(BENCH_DIR, "generate.py"),
          "--work", work, "--impl", impl] + (["--quick"] if quick else [])
@@ -130,6 +149,37 @@ def ensure_modules(work, sizes, quick, regenerate):
   print("bench: generation took %.0f s" % (time.time() - t0))
   with open(stamp) as f:
     return json.load(f)
+
+
+def ensure_converted(work, selected, quick, generated):
+  """Converts the TF2 rows' modules with hub_tf1.tf2.convert, once.
+
+  <work>/converted/<module>/ is the SavedModel; <module>.json beside it
+  records the generated.json it was converted from (a regeneration or a
+  missing stamp converts again).
+  """
+  out_dir = os.path.join(work, rows.CONVERTED)
+  for module in sorted({r.module for r in selected if r.needs_converted}):
+    target = os.path.join(out_dir, module)
+    stamp = target + ".json"
+    if os.path.exists(stamp):
+      with open(stamp) as f:
+        if json.load(f).get("generated") == generated:
+          continue
+    shutil.rmtree(target, ignore_errors=True)
+    os.makedirs(out_dir, exist_ok=True)
+    print("bench: converting %s with hub_tf1.tf2.convert (once)" % module,
+          flush=True)
+    cmd = [MODERN_PYTHONS["hub_tf1"], os.path.join(BENCH_DIR, "generate.py"),
+           "--work", work, "--convert", module] + (["--quick"] if quick
+                                                   else [])
+    t0 = time.time()
+    env = _env("hub_tf1")
+    subprocess.run(cmd, env=env, check=True)
+    with open(stamp + ".tmp", "w") as f:
+      json.dump({"generated": generated,
+                 "seconds": round(time.time() - t0, 1)}, f)
+    os.replace(stamp + ".tmp", stamp)
 
 
 def machine_info():
@@ -263,9 +313,19 @@ HEADER = ["what", "metric", "hub_tf1", "original", "floor",
           "hub_tf1/original", "hub_tf1/floor", "target (issue 6)", "n"]
 
 
-def text_table(table):
-  cells = [HEADER] + table
-  widths = [max(len(r[i]) for r in cells) for i in range(len(HEADER))]
+def header_for(selected):
+  """HEADER, naming issue 12 (TF2) when every selected row is a TF2 row."""
+  if selected and all(r.env == "modern" for r in selected):
+    return HEADER[:7] + ["target (issue 12)"] + HEADER[8:]
+  if any(r.env == "modern" for r in selected):
+    return HEADER[:7] + ["target (issues 6, 12)"] + HEADER[8:]
+  return HEADER
+
+
+def text_table(table, header=None):
+  header = header or HEADER
+  cells = [header] + table
+  widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
   lines = []
   for j, r in enumerate(cells):
     lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
@@ -274,10 +334,11 @@ def text_table(table):
   return "\n".join(lines)
 
 
-def markdown_table(table, spreads):
+def markdown_table(table, spreads, header=None):
   """The table with each median followed by the min-max of its runs."""
-  lines = ["| " + " | ".join(HEADER) + " |",
-           "|" + "|".join("---" for _ in HEADER) + "|"]
+  header = header or HEADER
+  lines = ["| " + " | ".join(header) + " |",
+           "|" + "|".join("---" for _ in header) + "|"]
   for r, spread in zip(table, spreads):
     r = list(r)
     for col, impl in ((2, "hub_tf1"), (3, "original"), (4, "floor")):
@@ -296,8 +357,14 @@ def write_markdown(path, table, notes, spreads, meta, selected, sizes,
                    raw_path):
   m = meta["machine"]
   versions = meta["versions"]
+  header = header_for(selected)
+  heading = ("# Benchmark results: hub_tf1 vs tensorflow_hub 0.15 vs plain "
+             "TensorFlow")
+  if header is not HEADER:
+    heading = ("# Benchmark results (TF2 rows): hub_tf1 vs tensorflow_hub "
+               "0.16.1 on TensorFlow 2.21 vs plain TensorFlow")
   lines = [
-      "# Benchmark results: hub_tf1 vs tensorflow_hub 0.15 vs plain TensorFlow",
+      heading,
       "",
       "Generated by `%s` on %s (%.0f min). Do not edit by hand: rerun the "
       "command." % (meta["command"], meta["date"], meta["minutes"]),
@@ -308,7 +375,7 @@ def write_markdown(path, table, notes, spreads, meta, selected, sizes,
       "",
       "Versions:",
   ]
-  for impl in rows.IMPLS:
+  for impl in versions:
     v = versions.get(impl)
     if isinstance(v, dict):
       lines.append("- %s: %s" % (impl, ", ".join(
@@ -332,9 +399,9 @@ def write_markdown(path, table, notes, spreads, meta, selected, sizes,
       "the process's absolute peak (TensorFlow itself accounts for a few "
       "hundred MB of it).  Small print after a median: min-max over the "
       "repetitions.  Ratios are computed from the medians; targets are those "
-      "of issue 6.",
+      "of issue %s." % ("6" if header is HEADER else "12 (TF2 rows)"),
       "",
-      markdown_table(table, spreads),
+      markdown_table(table, spreads, header),
       "",
   ]
   if notes:
@@ -364,6 +431,10 @@ def main():
                       help="small modules, 1 repetition: a smoke test")
   parser.add_argument("--only", default="",
                       help="comma-separated row names (see --list)")
+  parser.add_argument("--tf2", action="store_true",
+                      help="the TF2 rows (tf2_*, issue 12) instead of the "
+                      "default TF1 rows; a full run of them writes "
+                      "bench/RESULTS_tf2.md")
   parser.add_argument("--impls", default=",".join(rows.IMPLS),
                       help="comma-separated subset of %s" %
                       ",".join(rows.IMPLS))
@@ -383,13 +454,17 @@ def main():
   parser.add_argument("--results", default="",
                       help="markdown output (default bench/RESULTS.md for a "
                       "full run of all rows, else <work>/RESULTS.md)")
+  parser.add_argument("--raw", default="",
+                      help="per-repetition JSON output (default "
+                      "<work>/results.json; --tf2: <work>/results_tf2.json)")
   args = parser.parse_args()
 
   if args.list:
     for r in rows.ROWS:
       print("%-22s %s" % (r.name, rows.title(r, vars_of(rows.FULL))))
     return 0
-  selected = rows.ROWS
+  # The TF2 rows run only when asked for (--tf2 or --only).
+  selected = [r for r in rows.ROWS if (r.env == "modern") == args.tf2]
   if args.only:
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in rows.ROWS_BY_NAME]
@@ -406,19 +481,30 @@ def main():
   work = os.path.abspath(args.work or os.path.join(
       BENCH_DIR, "work", "quick" if args.quick else "full"))
   os.makedirs(work, exist_ok=True)
+  modern = any(r.env == "modern" for r in selected)
   if not args.no_bootstrap:
-    bootstrap()
+    bootstrap(modern)
 
   started = time.time()
   versions = {}
   for impl in rows.IMPLS:
-    status, value = run_worker(impl, ["--info"])
-    versions[impl] = value if status == "ok" else "%s" % value
+    # Only the implementations some selected row runs in .venv/legacy|ref.
+    if any(rows.impl_env(r, impl) == "legacy" for r in selected):
+      status, value = run_worker(impl, ["--info"])
+      versions[impl] = value if status == "ok" else "%s" % value
+  for impl in rows.IMPLS:
+    if any(rows.impl_env(r, impl) == "modern" for r in selected):
+      status, value = run_worker(impl, ["--info"],
+                                 python=MODERN_PYTHONS[impl])
+      versions["%s (TF2 rows)" % impl] = (value if status == "ok"
+                                          else "%s" % value)
   print("bench: versions: %s" % json.dumps(versions, indent=None))
   generated = ensure_modules(work, sizes, args.quick, args.regenerate)
+  ensure_converted(work, selected, args.quick, generated)
 
   results = {}
-  tmp_root = os.path.join(work, "tmp")
+  # Per process: runs sharing a work directory do not share scratch space.
+  tmp_root = os.path.join(work, "tmp.%d" % os.getpid())
   shutil.rmtree(tmp_root, ignore_errors=True)
   for row in selected:
     reps = args.reps or (1 if args.quick else (7 if row.heavy_io else 5))
@@ -438,7 +524,8 @@ def main():
           os.sync()  # No earlier run's dirty pages in the timed writes.
         t0 = time.time()
         status, value = run_worker(impl, extra,
-                                   tmp=os.path.join(tmp_root, impl))
+                                   tmp=os.path.join(tmp_root, impl),
+                                   python=python_for(impl, row))
         results[row.name][impl].append((status, value))
         shown = (", ".join("%s=%s" % (k, fmt(v, k)) for k, v in value.items()
                            if not isinstance(v, bool))
@@ -450,7 +537,7 @@ def main():
 
   table, notes, spreads = summarize(results, sizes, selected)
   print()
-  print(text_table(table))
+  print(text_table(table, header_for(selected)))
   for i, note in enumerate(notes):
     print("(%d) %s" % (i + 1, note))
   minutes = (time.time() - started) / 60
@@ -463,12 +550,14 @@ def main():
       "versions": versions,
       "generated": generated,
   }
-  raw_path = os.path.join(work, "results.json")
+  raw_path = os.path.abspath(args.raw) if args.raw else os.path.join(
+      work, "results_tf2.json" if args.tf2 else "results.json")
   with open(raw_path, "w") as f:
     json.dump({"meta": meta, "results": results}, f, indent=1)
   full = not args.quick and not args.only and impls == list(rows.IMPLS)
-  out = args.results or (os.path.join(BENCH_DIR, "RESULTS.md") if full
-                         else os.path.join(work, "RESULTS.md"))
+  default_name = "RESULTS_tf2.md" if args.tf2 else "RESULTS.md"
+  out = args.results or (os.path.join(BENCH_DIR, default_name) if full
+                         else os.path.join(work, default_name))
   write_markdown(out, table, notes, spreads, meta, selected, sizes, raw_path)
   print("\nbench: %.0f min; wrote %s and %s" %
         (minutes, os.path.relpath(out, ROOT), os.path.relpath(raw_path, ROOT)))

@@ -8,8 +8,11 @@
 #                 3.12; else 3.11, with the reason printed)
 #   .venv/ref     tensorflow_hub 0.15.0 on top of .venv/legacy (interop and
 #                 benchmark reference; never imported by our own code)
+#   .venv/ref_modern
+#                 tensorflow_hub 0.16.1 on top of .venv/modern (the same for
+#                 the TF2 APIs on TF 2.21: hub.load, hub.KerasLayer)
 #
-# Usage: tools/bootstrap.sh [legacy|modern|ref ...]   (default: all three)
+# Usage: tools/bootstrap.sh [legacy|modern|ref|ref_modern ...]   (default: all four)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -17,8 +20,11 @@ PYTHON="${HUB_TF1_BASE_PYTHON:-$(command -v python3.11 || command -v python3)}"
 PYENV_VERSIONS="${PYENV_ROOT:-$HOME/.pyenv}/versions"
 PIP_FLAGS=(--disable-pip-version-check --no-input -q)
 
-stamp_of() {  # The content hash that decides whether a venv is current.
-  cat "$@" tools/bootstrap.sh | sha256sum | cut -d' ' -f1
+stamp_of() {  # stamp_of FUNCTION FILE...: what decides whether a venv is current.
+  # The pins and the code that builds this venv (not the whole script, so
+  # that editing one venv's recipe does not rebuild the others).
+  local fn="$1"; shift
+  { cat "$@"; declare -f make_venv $fn; } | sha256sum | cut -d' ' -f1
 }
 
 venv_current() {  # venv_current NAME STAMP
@@ -32,7 +38,7 @@ make_venv() {  # make_venv NAME [PYTHON]
 }
 
 bootstrap_legacy() {
-  local stamp; stamp="$(stamp_of requirements/legacy.txt requirements/legacy-estimator.txt)"
+  local stamp; stamp="$(stamp_of bootstrap_legacy requirements/legacy.txt requirements/legacy-estimator.txt)"
   venv_current legacy "$stamp" && return 0
   echo "bootstrap: creating .venv/legacy (TensorFlow 2.15.1 + tf-estimator-nightly)"
   make_venv legacy
@@ -65,7 +71,7 @@ modern_python() {  # Prints the interpreter for .venv/modern; reasons go to stde
 
 bootstrap_modern() {
   local python; python="$(modern_python)"
-  local stamp; stamp="$(stamp_of requirements/modern.txt requirements/modern-estimator.txt)-$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+  local stamp; stamp="$(stamp_of "bootstrap_modern modern_python" requirements/modern.txt requirements/modern-estimator.txt)-$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
   venv_current modern "$stamp" && return 0
   echo "bootstrap: creating .venv/modern (TensorFlow 2.21 + tf-estimator-nightly, $("$python" --version))"
   make_venv modern "$python"
@@ -86,7 +92,7 @@ bootstrap_modern() {
 
 bootstrap_ref() {
   bootstrap_legacy
-  local stamp; stamp="$(stamp_of requirements/ref.txt requirements/legacy.txt requirements/legacy-estimator.txt)"
+  local stamp; stamp="$(stamp_of bootstrap_ref requirements/ref.txt requirements/legacy.txt requirements/legacy-estimator.txt)"
   venv_current ref "$stamp" && return 0
   echo "bootstrap: creating .venv/ref (tensorflow_hub 0.15.0 over .venv/legacy)"
   make_venv ref
@@ -100,8 +106,26 @@ bootstrap_ref() {
   echo "$stamp" > .venv/ref/.stamp
 }
 
+bootstrap_ref_modern() {
+  bootstrap_modern
+  local stamp; stamp="$(stamp_of bootstrap_ref_modern requirements/ref_modern.txt requirements/modern.txt requirements/modern-estimator.txt)-$(cat .venv/modern/.stamp)"
+  venv_current ref_modern "$stamp" && return 0
+  echo "bootstrap: creating .venv/ref_modern (tensorflow_hub 0.16.1 over .venv/modern)"
+  # The same interpreter as .venv/modern, so its site-packages (TF 2.21,
+  # tf-keras) are importable through a .pth file; only the hub wheel and the
+  # setuptools it needs (requirements/ref_modern.txt) are installed here.
+  local python; python="$(.venv/modern/bin/python -c 'import sys; print(sys._base_executable)')"
+  make_venv ref_modern "$python"
+  local site_modern site_ref
+  site_modern="$(.venv/modern/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  site_ref="$(.venv/ref_modern/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  echo "$site_modern" > "$site_ref/modern_venv.pth"
+  .venv/ref_modern/bin/pip install "${PIP_FLAGS[@]}" --no-deps -r requirements/ref_modern.txt
+  echo "$stamp" > .venv/ref_modern/.stamp
+}
+
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(legacy modern ref)
+[[ ${#targets[@]} -gt 0 ]] || targets=(legacy modern ref ref_modern)
 for t in "${targets[@]}"; do
   "bootstrap_$t"
 done

@@ -2,7 +2,8 @@
 # Runs the whole test suite, from a fresh clone if need be (README: "Running
 # the tests"):
 #
-#   1. tools/bootstrap.sh        .venv/legacy, .venv/modern, .venv/ref
+#   1. tools/bootstrap.sh        .venv/legacy, .venv/modern, .venv/ref,
+#                                .venv/ref_modern
 #                                (idempotent: seconds when they are current)
 #   2. Bazel                     installed with apt-get when missing and root
 #   3. bazel test //...          every tests/*_test.py with .venv/legacy
