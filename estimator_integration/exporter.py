@@ -207,6 +207,7 @@ class LatestModuleExporter(_tf_estimator.Exporter):
 
   @property
   def name(self) -> str:
+    """The exporter's name (the export subdirectory for Estimators)."""
     return self._name
 
   def export(self,

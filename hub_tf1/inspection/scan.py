@@ -35,6 +35,12 @@ class UnsafeModuleError(errors.Error, ValueError):
   """A module refused by the strict op policy; lists its findings."""
 
   def __init__(self, handle: str, findings: List["Finding"]):
+    """Builds the message listing `findings`.
+
+    Args:
+      handle: the module refused, as the caller named it.
+      findings: what the scan flagged (also kept as `self.findings`).
+    """
     self.findings = list(findings)
     super().__init__(
         "Module %s holds %d op(s) that can touch files, network, processes or "

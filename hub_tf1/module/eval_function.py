@@ -45,6 +45,17 @@ def eval_function_for_module(spec, tags=None) -> Iterator[Callable]:
   `f` feeds numpy values (SparseTensorValue / RaggedTensorValue for
   composite inputs) and returns numpy results with the same rules as
   `Module.__call__`.
+
+  Args:
+    spec: a ModuleSpec or handle.
+    tags: the graph variant; None means the empty set.
+
+  Yields:
+    The function above, valid inside the `with` block.
+
+  Raises:
+    The errors of `Module(spec, tags=tags)`; the function raises those of
+    `Module.__call__` plus ValueError for an unknown signature.
   """
   with tf.Graph().as_default() as graph:
     module = module_lib.Module(spec, tags=tags)

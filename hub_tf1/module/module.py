@@ -329,6 +329,10 @@ class Module(object):
     The graph variants are the spec's; the variable values come from
     `session`.  The directory appears at `path` only when complete.
 
+    Args:
+      path: the module directory to create (any tf.io.gfile path).
+      session: a session of this Module's graph holding the values.
+
     Raises:
       RuntimeError: `session` or the default graph is not the module's.
       tf.errors.AlreadyExistsError: `path` exists.

@@ -244,6 +244,14 @@ def _resolve_http_uncompressed(handle: str) -> str:
 def resolve(handle: str) -> str:
   """Returns the directory of the module `handle` (downloading if needed).
 
+  Args:
+    handle: a path (any tf.io.gfile path), a `file://` URL, an http(s) URL
+      of a module archive (or of tfhub.dev's `?tf-hub-format=compressed`
+      form), or a handle of a registered resolver (`register_resolver`).
+
+  Returns:
+    The path of a local (or tf.io.gfile) directory holding the module.
+
   Raises:
     IOError: a path that does not exist; an archive that is not a valid
       module (`InvalidModuleArchiveError`); a failed download

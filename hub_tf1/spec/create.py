@@ -123,6 +123,13 @@ def attach_message(key: str, message) -> None:
 
   The key must match `^[a-zA-Z][a-zA-Z0-9_]*$`.  Attaching the same key
   twice keeps the last message.
+
+  Args:
+    key: the name to read it back by (`get_attached_message`).
+    message: a protocol message instance.
+
+  Raises:
+    ValueError: a malformed key, or called outside a module_fn.
   """
   meta_graph_lib.check_attachment_key(key)
   _additions(tf.compat.v1.get_default_graph()).attachments[key] = (

@@ -13,7 +13,14 @@ ImageModuleInfo = protos.ImageModuleInfo
 
 
 def attach_image_module_info(image_module_info=None) -> None:
-  """Attaches an ImageModuleInfo to the module being built by module_fn."""
+  """Attaches an ImageModuleInfo to the module being built by module_fn.
+
+  Args:
+    image_module_info: an ImageModuleInfo (default: an empty one).
+
+  Raises:
+    ValueError: called outside a module_fn of `create_module_spec`.
+  """
   create.attach_message(IMAGE_MODULE_INFO_KEY,
                         image_module_info or ImageModuleInfo())
 
@@ -38,8 +45,17 @@ def get_expected_image_size(module_or_spec, signature=None,
                             input_name=None) -> List[int]:
   """[height, width] the module expects, from its ImageModuleInfo or input.
 
+  Args:
+    module_or_spec: a Module or ModuleSpec.
+    signature: the signature to look at; None means "default".
+    input_name: its image input; None means "images".
+
+  Returns:
+    [height, width] as ints.
+
   Raises:
-    ValueError: neither the attached info nor the input shape tells.
+    ValueError: no such input, an input that is not [batch, height, width,
+      channels], or neither the attached info nor the input shape tells.
   """
   info = module_or_spec.get_attached_message(IMAGE_MODULE_INFO_KEY,
                                              ImageModuleInfo)
@@ -59,7 +75,19 @@ def get_expected_image_size(module_or_spec, signature=None,
 
 def get_num_image_channels(module_or_spec, signature=None,
                            input_name=None) -> int:
-  """Number of color channels the module's image input expects."""
+  """Number of color channels the module's image input expects.
+
+  Args:
+    module_or_spec: a Module or ModuleSpec.
+    signature: the signature to look at; None means "default".
+    input_name: its image input; None means "images".
+
+  Returns:
+    The size of the input's last dimension.
+
+  Raises:
+    ValueError: no such input, or its shape does not fix the channels.
+  """
   shape = _image_shape(module_or_spec, signature, input_name,
                        "num_channels")
   if shape[3] is None:

@@ -23,6 +23,17 @@ class ModuleSpec(object):
 
   def __init__(self, saved_model: saved_model_pb2.SavedModel,
                checkpoint_path: Optional[str] = None):
+    """Wraps a module's SavedModel proto (use `load_module_spec` to read one).
+
+    Args:
+      saved_model: the parsed `saved_model.pb`, one MetaGraphDef per graph
+        variant.
+      checkpoint_path: prefix of the checkpoint with the module's weights,
+        or None (a spec from `create_module_spec`).
+
+    Raises:
+      ValueError: two variants with the same tags, or a malformed collection.
+    """
     meta_graph_lib.check_unique_tags(saved_model.meta_graphs)
     for meta_graph in saved_model.meta_graphs:
       meta_graph_lib.check_collections(meta_graph)
@@ -59,6 +70,12 @@ class ModuleSpec(object):
 
   def get_meta_graph(self, tags=None) -> meta_graph_pb2.MetaGraphDef:
     """The MetaGraphDef of the variant with exactly `tags` (read-only).
+
+    Args:
+      tags: an iterable of tag strings; None means the empty set.
+
+    Returns:
+      The stored MetaGraphDef proto (do not modify it).
 
     Raises:
       KeyError: no variant has these tags.

@@ -21,12 +21,28 @@ class ParsedTensorInfo(object):
 
   def __init__(self, type_spec: tf.TypeSpec, is_sparse: bool,
                is_supported_type: bool = True):
+    """Describes a tensor by its TypeSpec (usually made by `from_proto`).
+
+    Args:
+      type_spec: a TensorSpec, SparseTensorSpec or other TypeSpec.
+      is_sparse: whether the value is a SparseTensor.
+      is_supported_type: False for composite types this version cannot feed
+        or return (only RaggedTensor composites are supported).
+    """
     self._type_spec = type_spec
     self._is_sparse = is_sparse
     self._is_supported_type = is_supported_type
 
   @classmethod
   def from_proto(cls, info: meta_graph_pb2.TensorInfo) -> "ParsedTensorInfo":
+    """Parses a signature's TensorInfo (dense, COO sparse or composite).
+
+    Args:
+      info: a `meta_graph_pb2.TensorInfo` of a SignatureDef.
+
+    Returns:
+      The ParsedTensorInfo.
+    """
     dtype = tf.as_dtype(info.dtype) if info.dtype else None
     shape = tf.TensorShape(info.tensor_shape)
     encoding = info.WhichOneof("encoding")
@@ -40,25 +56,31 @@ class ParsedTensorInfo(object):
 
   @property
   def dtype(self) -> tf.DType:
+    """The element dtype (None when the signature does not record one)."""
     return self._type_spec.dtype
 
   def get_shape(self) -> tf.TensorShape:
+    """The static shape (for a SparseTensor: its dense shape)."""
     return self._type_spec.shape
 
   @property
   def is_sparse(self) -> bool:
+    """Whether the value is a SparseTensor."""
     return self._is_sparse
 
   @property
   def is_composite(self) -> bool:
+    """Whether the value is anything but a dense Tensor."""
     return not isinstance(self._type_spec, tf.TensorSpec)
 
   @property
   def type_spec(self) -> tf.TypeSpec:
+    """The TypeSpec of the value."""
     return self._type_spec
 
   @property
   def is_supported_type(self) -> bool:
+    """Whether Module calls can feed or return this type."""
     return self._is_supported_type
 
   def __repr__(self):
