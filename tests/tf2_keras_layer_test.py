@@ -105,6 +105,23 @@ class FixturesTest(parameterized.TestCase):
 
 class KerasModelTest(absltest.TestCase):
 
+  def test_sequential_string_input_as_tensorflow_hub_documents_it(self):
+    # tensorflow_hub's documented form (input_shape + dtype), the form
+    # without either, and an explicit Input give the same model output.
+    x = tf.constant(["hello world", "cat"])
+    outputs = []
+    for kwargs in ({"input_shape": [], "dtype": tf.string}, {}, None):
+      keras.utils.set_random_seed(3)
+      layer = hub.KerasLayer(_module("text_embedding_nnlm"), **(kwargs or {}))
+      head = keras.layers.Dense(2)
+      stack = [layer, head] if kwargs is not None else [
+          keras.Input(shape=(), dtype=tf.string), layer, head]
+      outputs.append(np.array(keras.Sequential(stack)(x)))
+      np.testing.assert_allclose(np.array(head(layer(x))), outputs[-1],
+                                 rtol=1e-6)
+    for other in outputs[1:]:
+      np.testing.assert_allclose(other, outputs[0], rtol=1e-6)
+
   def test_sequential_fit_fine_tunes_exports_and_reloads(self):
     work = self.create_tempdir().full_path
     module_copy = os.path.join(work, "module")

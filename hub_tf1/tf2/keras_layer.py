@@ -16,6 +16,15 @@ Rules of this file:
   the module's regularization losses to `layer.losses`.
 * A `.keras` file stores the handle and the options (`get_config`); loading
   it resolves the handle again and then sets the saved weights.
+* Keras 3 gives a Sequential model without an `Input` the first layer's
+  compute dtype as its input dtype, and for an `input_shape=` argument adds
+  a float32 `Input`.  So under Keras 3 a layer whose signature takes one
+  dense non-float input (strings, ids) gets that dtype as its dtype policy
+  unless `dtype=` says otherwise, and with a non-float dtype its
+  `input_shape` is not passed on (the model is built at its first call):
+  tensorflow_hub's `KerasLayer(handle, input_shape=[], dtype=tf.string)` in
+  a Sequential model works as it did under Keras 2.  Float inputs are left
+  to Keras' dtype policy.
 """
 
 from typing import Any, Dict, Optional
@@ -27,12 +36,29 @@ from hub_tf1.spec import loading as spec_loading
 from hub_tf1.tf2 import loading
 
 _Layer = tf.keras.layers.Layer
+# Keras 3 layers have `input_dtype`; tf_keras / Keras 2 layers do not.
+_KERAS_3 = hasattr(_Layer, "input_dtype")
+
+
+def _is_float(dtype) -> bool:
+  return tf.as_dtype(dtype).is_floating
 
 
 def _weight_name(name: str) -> str:
   # Keras 3 refuses "/" in weight names; `module_weights` of the layer maps
   # the module's own names (partitioned parts: "<key>/part_<offsets>").
   return name.replace("/", "__")
+
+
+def _keras3_input_dtype(infos, arguments, kwargs) -> None:
+  """Sets Keras 3 `kwargs` for a non-float input (see the file docstring)."""
+  free = [info for key, info in infos.items() if key not in arguments]
+  if kwargs.get("dtype") is None and len(free) == 1 and (
+      not free[0].is_composite and free[0].dtype is not None and
+      not _is_float(free[0].dtype)):
+    kwargs["dtype"] = free[0].dtype.name
+  if kwargs.get("dtype") is not None and not _is_float(kwargs["dtype"]):
+    kwargs.pop("input_shape", None)
 
 
 class KerasLayer(_Layer):
@@ -88,28 +114,33 @@ class KerasLayer(_Layer):
     if signature_outputs_as_dict and output_key:
       raise ValueError("KerasLayer for module %s: pass at most one of "
                        "signature_outputs_as_dict and output_key." % handle)
+    spec = spec_loading.load_module_spec(resolving.resolve(handle),
+                                         op_policy=op_policy)
+    signature = signature or "default"
+    if signature not in spec.get_signature_names(tags):
+      raise KeyError("Signature %r is missing from module %s (tags %s). "
+                     "Signatures: %s" % (signature, handle,
+                                         sorted(tags or ()),
+                                         spec.get_signature_names(tags)))
+    outputs = spec.get_output_info_dict(signature, tags)
+    if not signature_outputs_as_dict and (output_key or "default") not in (
+        outputs):
+      raise KeyError("Signature %r of module %s has no output %r; outputs: "
+                     "%s (use signature_outputs_as_dict=True or output_key)"
+                     % (signature, handle, output_key or "default",
+                        sorted(outputs)))
+    if _KERAS_3:
+      _keras3_input_dtype(spec.get_input_info_dict(signature, tags),
+                          arguments or {}, kwargs)
     super().__init__(trainable=trainable, **kwargs)
     self._handle = handle
     self._tags = sorted(tags) if tags else None
-    self._signature = signature or "default"
+    self._signature = signature
     self._as_dict = bool(signature_outputs_as_dict)
     self._output_key = output_key or "default"
     self._arguments = dict(arguments or {})
     self._output_shape = output_shape
     self._op_policy = op_policy
-    spec = spec_loading.load_module_spec(resolving.resolve(handle),
-                                         op_policy=op_policy)
-    if self._signature not in spec.get_signature_names(tags):
-      raise KeyError("Signature %r is missing from module %s (tags %s). "
-                     "Signatures: %s" % (self._signature, handle,
-                                         sorted(tags or ()),
-                                         spec.get_signature_names(tags)))
-    outputs = spec.get_output_info_dict(self._signature, tags)
-    if not self._as_dict and self._output_key not in outputs:
-      raise KeyError("Signature %r of module %s has no output %r; outputs: "
-                     "%s (use signature_outputs_as_dict=True or output_key)"
-                     % (self._signature, handle, self._output_key,
-                        sorted(outputs)))
     self.module_weights: Dict[str, Any] = {}
     self._module = loading.LoadedModule(
         spec, handle, tags, variable_factory=self._add_module_weight)
