@@ -4,14 +4,15 @@
   modules from Estimator checkpoints (exporter.py).
 * `text_embedding_column`, `sparse_text_embedding_column`,
   `image_embedding_column`: hub modules as feature columns (feature_columns.py).
-* `estimator_integration.cluster`: a local parameter-server cluster launcher;
-  `estimator_integration.demo`: the end-to-end demo job.
 * `estimator_integration.compat`: the last Estimator wheel on TF 2.16-2.21.
 
 The names above are imported on first use (PEP 562), so that importing
 `estimator_integration.compat` (which `hub_tf1/__init__.py` does) imports
 nothing of the core.  A module of this package that needs the Estimator
 raises `ImportError` naming what to install when there is none.
+
+The end-to-end demo lives in examples/estimator_demo and the local cluster
+launcher in tools/local_cluster.py; neither is part of this package.
 """
 
 import importlib

@@ -30,7 +30,7 @@ class ClusterDemoTest(absltest.TestCase):
                    if p])
     env["CUDA_VISIBLE_DEVICES"] = ""
     done = subprocess.run(
-        [sys.executable, "-m", "estimator_integration.demo",
+        [sys.executable, "-m", "examples.estimator_demo",
          "--output_dir=" + output_dir, "--max_steps=300"],
         env=env, capture_output=True, text=True, timeout=_GUARD_SECS,
         check=False)

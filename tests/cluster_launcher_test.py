@@ -1,4 +1,4 @@
-"""Tests of the local cluster launcher (estimator_integration/cluster.py).
+"""Tests of the local cluster launcher (tools/local_cluster.py).
 
 The tasks here are tiny Python programs (no TensorFlow), so these tests check
 the launcher itself: TF_CONFIG per task, log prefixes, completion and failure
@@ -18,7 +18,7 @@ import time
 
 from absl.testing import absltest
 
-from estimator_integration import cluster
+from tools import local_cluster as cluster
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Upper bound for anything that should take a few seconds; only guards
@@ -175,7 +175,7 @@ class CommandLineTest(absltest.TestCase):
                    if p])
 
   def _command(self, *flags):
-    return ([sys.executable, "-m", "estimator_integration.cluster"] +
+    return ([sys.executable, "-m", "tools.local_cluster"] +
             list(flags) + ["--", sys.executable, "-c", _PROGRAM])
 
   def test_success_and_failure_exit_codes(self):
@@ -195,7 +195,7 @@ class CommandLineTest(absltest.TestCase):
 
   def test_missing_program(self):
     done = subprocess.run(
-        [sys.executable, "-m", "estimator_integration.cluster", "--ps", "1"],
+        [sys.executable, "-m", "tools.local_cluster", "--ps", "1"],
         env=self.env, capture_output=True, text=True, timeout=_GUARD_SECS,
         check=False)
     self.assertNotEqual(done.returncode, 0)

@@ -1,8 +1,8 @@
 """Parameter-server training of the demo model on a real local cluster.
 
 Every test starts 1 chief + 2 workers + 2 ps + 1 evaluator as separate
-processes (estimator_integration.cluster running estimator_integration.trainer,
-i.e. `tf.estimator.train_and_evaluate` with TF_CONFIG) and checks:
+processes (tools.local_cluster running examples.estimator_demo.trainer, i.e.
+`tf.estimator.train_and_evaluate` with TF_CONFIG) and checks:
 
 * the normal run: the module's variables are placed on the ps tasks and its
   partitioned embedding is spread over both; the evaluator's
@@ -28,10 +28,10 @@ from absl.testing import absltest
 import numpy as np
 import tensorflow as tf
 
-from estimator_integration import cluster
-from estimator_integration import demo_model
 from estimator_integration import exporter as exporter_lib
+from examples.estimator_demo import model as demo_model
 import hub_tf1 as hub
+from tools import local_cluster as cluster
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Bounds that only guard against hangs; no assertion is made on durations.
@@ -72,7 +72,7 @@ class ClusterTrainingTest(absltest.TestCase):
                    if p])
     env["CUDA_VISIBLE_DEVICES"] = ""
     command = [
-        sys.executable, "-m", "estimator_integration.trainer",
+        sys.executable, "-m", "examples.estimator_demo.trainer",
         "--module_path=" + self.module_dir, "--model_dir=" + model_dir,
         "--max_steps=%d" % max_steps,
         "--save_checkpoints_steps=%d" % save_checkpoints_steps,

@@ -37,10 +37,10 @@ from absl.testing import absltest
 import numpy as np
 import tensorflow as tf
 
-from estimator_integration import cluster
-from estimator_integration import demo_model
+from examples.estimator_demo import model as demo_model
 import hub_tf1
 from tests import testing_http_server
+from tools import local_cluster as cluster
 
 _SOURCE_REPO = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 _JOB = os.path.join(_SOURCE_REPO, "examples", "text_classification", "job.py")

@@ -1,4 +1,4 @@
-"""Runs the demo job (python -m estimator_integration.demo) in --local mode.
+"""Runs the demo job (python -m examples.estimator_demo) in --local mode.
 
 The demo makes a module with create_module_spec, fine-tunes it with
 train_and_evaluate in this one process, exports it with LatestModuleExporter
@@ -27,7 +27,7 @@ def run_demo(test: absltest.TestCase, *flags: str) -> str:
       [_REPO] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
   env["CUDA_VISIBLE_DEVICES"] = ""
   done = subprocess.run(
-      [sys.executable, "-m", "estimator_integration.demo",
+      [sys.executable, "-m", "examples.estimator_demo",
        "--output_dir=" + output_dir] + list(flags),
       env=env, capture_output=True, text=True, timeout=_GUARD_SECS,
       check=False)

@@ -13,8 +13,8 @@ import numpy as np
 import tensorflow as tf
 
 import estimator_integration as ei
-from estimator_integration import demo_model
 from estimator_integration import exporter as exporter_lib
+from examples.estimator_demo import model as demo_model
 import hub_tf1 as hub
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 import estimator_integration as ei
-from estimator_integration import demo_model
+from examples.estimator_demo import model as demo_model
 import hub_tf1 as hub
 
 _MODULE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "testdata",

@@ -35,11 +35,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from absl.testing import absltest
 import tensorflow as tf
 
-try:
-  from estimator_integration import cluster  # pylint: disable=g-import-not-at-top
-  _SKIP_REASON = None
-except ImportError as e:  # TF >= 2.16 without the Estimator wheel.
-  _SKIP_REASON = "Estimator integration unavailable: %s" % e
+from tools import local_cluster as cluster
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _LEGACY_PYTHON = os.path.join(_REPO, ".venv", "legacy", "bin", "python")
@@ -528,8 +524,6 @@ class _ProbeTestCase(absltest.TestCase):
 
   def setUp(self):
     super().setUp()
-    if _SKIP_REASON:
-      self.skipTest(_SKIP_REASON)
     if _PART not in ("all", self.part):
       self.skipTest("runs in the %s target, not in %s" %
                     (self.part, _TEST_TARGET))

@@ -49,6 +49,26 @@ class PrivateTensorFlowApiTest(absltest.TestCase):
                   os.path.relpath(path, _REPO), number, line.strip()))
     self.assertEqual(offenders, [])
 
+  def test_examples_and_tools_use_no_private_tensorflow(self):
+    offenders = []
+    for package in ("examples", "tools"):
+      for path in _python_files(package):
+        with open(path) as f:
+          offenders += ["%s:%d" % (os.path.relpath(path, _REPO), n)
+                        for n, line in enumerate(f, 1)
+                        if _PRIVATE_CALL.search(line.split("#")[0])]
+    self.assertEqual(offenders, [])
+
+  def test_library_never_imports_examples_or_tools(self):
+    pattern = re.compile(r"^\s*(from|import)\s+(examples|tools)\b", re.M)
+    offenders = []
+    for package in ("hub_tf1", "estimator_integration"):
+      for path in _python_files(package):
+        with open(path) as f:
+          if pattern.search(f.read()):
+            offenders.append(os.path.relpath(path, _REPO))
+    self.assertEqual(offenders, [])
+
   def test_the_check_finds_a_private_use(self):
     self.assertTrue(_PRIVATE_CALL.search(
         "from tensorflow.python.ops import ref_variable"))

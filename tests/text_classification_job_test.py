@@ -35,9 +35,9 @@ from absl.testing import absltest
 import numpy as np
 import tensorflow as tf
 
-from estimator_integration import cluster
-from estimator_integration import demo_model
+from examples.estimator_demo import model as demo_model
 import hub_tf1
+from tools import local_cluster as cluster
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # Under Bazel the runfiles tree holds symlinks into the source tree; the

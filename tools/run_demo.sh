@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README's main command: sets up the environment if needed (seconds when
-# it is current) and runs the end-to-end demo, `python -m estimator_integration.demo`
-# (create_module_spec -> export -> hub.Module -> train a tf.estimator model ->
-# LatestModuleExporter -> reload and show what changed).
+# it is current) and runs the end-to-end demo in examples/estimator_demo,
+# `python -m examples.estimator_demo` (create_module_spec -> export ->
+# hub.Module -> train a tf.estimator model -> LatestModuleExporter -> reload
+# and show what changed).
 #
 #   bash tools/run_demo.sh [DEMO ARGS]            .venv/legacy: TF 2.15.1
 #   bash tools/run_demo.sh --modern [DEMO ARGS]   .venv/modern: TF 2.21 on
@@ -21,10 +22,10 @@ if [[ "${1:-}" == "--modern" ]]; then
 fi
 bash tools/bootstrap.sh "$venv"
 
-if [[ ! -f estimator_integration/demo.py ]]; then
-  echo "tools/run_demo.sh: estimator_integration/demo.py does not exist yet;" \
+if [[ ! -f examples/estimator_demo/__main__.py ]]; then
+  echo "tools/run_demo.sh: examples/estimator_demo/__main__.py does not exist;" \
     "there is no demo to run in this checkout." >&2
   exit 1
 fi
 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
-  exec ".venv/$venv/bin/python" -m estimator_integration.demo "$@"
+  exec ".venv/$venv/bin/python" -m examples.estimator_demo "$@"

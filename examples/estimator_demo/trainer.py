@@ -1,10 +1,10 @@
 """The program every task of the demo cluster runs.
 
-  TF_CONFIG=... python -m estimator_integration.trainer \
+  TF_CONFIG=... python -m examples.estimator_demo.trainer \
       --module_path=DIR --model_dir=DIR [--max_steps=N ...]
 
 It calls `tf.estimator.train_and_evaluate` on the demo model
-(demo_model.py): with TF_CONFIG set, the Estimator's RunConfig makes this
+(model.py): with TF_CONFIG set, the Estimator's RunConfig makes this
 process the chief, a worker, a parameter server or the evaluator of the
 cluster; without it, training and evaluation run in this one process.
 """
@@ -14,7 +14,7 @@ from absl import flags
 from absl import logging
 import tensorflow as tf
 
-from estimator_integration import demo_model
+from examples.estimator_demo import model as demo_model
 
 _DEFAULTS = demo_model.TrainingConfig(module_path="", model_dir="")
 

@@ -13,12 +13,23 @@ The job is done when the chief, the workers and the evaluator have exited;
 parameter servers never exit by themselves and are stopped then.  The job
 failed when any task exited non-zero (other than one killed on purpose).
 
-Command line:
+A developer and test tool, not part of the library: the demo
+(examples/estimator_demo) and the cluster tests use it, and
+examples/text_classification/README.md runs its job with it.  It imports only
+the standard library and absl, never TensorFlow or hub_tf1.
 
-  python -m estimator_integration.cluster [--workers 2] [--ps 2]
-      [--no_evaluator] [--timeout SECS] [--log_dir DIR] -- PROGRAM [ARGS...]
+Command line, from the repository root (or with it on PYTHONPATH):
 
-exits 0 on success, 1 when a task failed, 2 on timeout, 130 on Ctrl-C.
+  python -m tools.local_cluster [--workers 2] [--ps 2] [--no_evaluator]
+      [--timeout SECS] [--log_dir DIR] [--echo_filter REGEX]
+      -- PROGRAM [ARGS...]
+
+e.g. `python -m tools.local_cluster --workers 1 -- python job.py` runs
+`python job.py` as chief:0, worker:0, ps:0, ps:1 and evaluator:0.  Exits 0 on
+success, 1 when a task failed, 2 on timeout, 130 on Ctrl-C.
+
+From Python: `LocalCluster` (start, wait, kill/restart a task, read its
+output lines) and `run_cluster` (start, wait, stop).
 """
 
 import argparse
@@ -469,7 +480,7 @@ def _sigterm_to_exit(signum, frame) -> None:
 
 def main(argv: Optional[Iterable[str]] = None) -> int:
   parser = argparse.ArgumentParser(
-      prog="python -m estimator_integration.cluster",
+      prog="python -m tools.local_cluster",
       description="Runs PROGRAM as every task of a local TensorFlow "
       "parameter-server cluster (TF_CONFIG set per task).")
   parser.add_argument("--workers", type=int, default=2,

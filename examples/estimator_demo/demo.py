@@ -1,8 +1,8 @@
 """The main job: make a hub module, fine-tune it with tf.estimator, export it.
 
-  python -m estimator_integration.demo            # 1 chief, 2 workers, 2 ps,
-                                                  # 1 evaluator (processes)
-  python -m estimator_integration.demo --local    # everything in-process
+  python -m examples.estimator_demo            # 1 chief, 2 workers, 2 ps,
+                                               # 1 evaluator (processes)
+  python -m examples.estimator_demo --local    # everything in-process
 
 Steps (each printed as it happens):
 1. build a text-embedding module with `hub_tf1.create_module_spec` (vocabulary
@@ -34,9 +34,9 @@ import numpy as np
 import tensorflow as tf
 
 import hub_tf1 as hub
-from estimator_integration import cluster as cluster_lib
-from estimator_integration import demo_model
 from estimator_integration import feature_columns
+from examples.estimator_demo import model as demo_model
+from tools import local_cluster as cluster_lib
 
 _OUTPUT_DIR = flags.DEFINE_string(
     "output_dir", "demo_output", "Where the demo writes everything.")
@@ -133,7 +133,7 @@ def _step_train(cfg: demo_model.TrainingConfig, output_dir: str) -> bool:
     _say("   LatestModuleExporter results: %s", exports)
     return True
   command = [
-      sys.executable, "-m", "estimator_integration.trainer",
+      sys.executable, "-m", "examples.estimator_demo.trainer",
       "--module_path=" + cfg.module_path,
       "--model_dir=" + cfg.model_dir,
       "--max_steps=%d" % cfg.max_steps,

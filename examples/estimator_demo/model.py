@@ -27,11 +27,12 @@ import numpy as np
 import tensorflow as tf
 
 import hub_tf1 as hub
-from estimator_integration import _estimator_api
 from estimator_integration import exporter as exporter_lib
 from estimator_integration import feature_columns
 
-_tf_estimator = _estimator_api.estimator_v1()
+# Importing the Estimator integration made sure there is one (on TF >= 2.16
+# through estimator_integration/compat); user code reaches it like this.
+_tf_estimator = tf.compat.v1.estimator
 
 POSITIVE_WORDS = ("good", "great", "excellent", "superb", "lovely",
                   "brilliant", "delightful", "moving")
