@@ -101,5 +101,36 @@ class RemoteRestoreTest(absltest.TestCase):
     np.testing.assert_allclose(self._run(graph, output), self.expected)
 
 
+  def _setter(self):
+    return tf.compat.v1.train.replica_device_setter(
+        ps_tasks=1, ps_device=_LOCAL,
+        worker_device="/job:localhost/replica:0/task:0")
+
+  def test_restore_on_the_variables_device_when_asked(self):
+    with mock.patch.dict(os.environ, {state_lib.REMOTE_RESTORE_ENV: "device"}):
+      graph, output, reads = self._build(self._setter())
+    self.assertLen(reads, 1)  # One per device, on it, as the original does.
+    self.assertEqual(reads[0].device, _LOCAL)
+    np.testing.assert_allclose(self._run(graph, output), self.expected)
+
+  def test_bad_remote_restore_setting_names_the_variable(self):
+    with mock.patch.dict(os.environ, {state_lib.REMOTE_RESTORE_ENV: "ps"}):
+      with self.assertRaisesRegex(
+          ValueError, r"\$HUB_TF1_REMOTE_RESTORE='ps'.*auto, here, device"):
+        self._build(self._setter())
+
+  def test_auto_reads_here_only_for_local_paths(self):
+    reads_here = state_lib._reads_remote_here  # pylint: disable=protected-access
+    with mock.patch.dict(os.environ, {state_lib.REMOTE_RESTORE_ENV: ""}):
+      for path in ("/m/variables/variables", "file:///m/variables/variables",
+                   "ram://m/variables/variables", "relative/variables"):
+        self.assertTrue(reads_here(path), path)
+      for path in ("gs://bucket/m/variables/variables",
+                   "hdfs://nn/m/variables/variables", "s3://b/m/variables"):
+        self.assertFalse(reads_here(path), path)
+    with mock.patch.dict(os.environ, {state_lib.REMOTE_RESTORE_ENV: "here"}):
+      self.assertTrue(reads_here("gs://bucket/m/variables/variables"))
+
+
 if __name__ == "__main__":
   absltest.main()

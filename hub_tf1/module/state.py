@@ -18,10 +18,19 @@ With a checkpoint, each variable's initializer assigns it from a `RestoreV2`:
   reader holds one read's tensors at a time, not the whole module.
   What travels to the ps task is each tensor's value, once, at
   initialization (the chief runs the initializers).
+  That costs network time where the ps task could have read its own disk
+  (bench/RESULTS_cluster.md: 1 GB in 2 ps tasks, 2.0 s against 0.6 s), so
+  it is done only where a ps task may not see the files: by default
+  ("auto") for a checkpoint on a local path; one on a file system every task
+  reaches (gs://, hdfs://, s3://, ...: any scheme but file:// and ram://)
+  is restored on the variable's device, as the original does.
+  $HUB_TF1_REMOTE_RESTORE=here or =device forces one way for all.
 """
 
 import collections
 import dataclasses
+import os
+import re
 from typing import Dict, List, Set, Tuple
 
 import numpy as np
@@ -127,8 +136,9 @@ def _restore_graph_def(graph: tf.Graph, scope: str, sub_scope: str,
   # (restore node name, device, entries): one per local device, one per
   # variable part on other tasks (device "" leaves it to device functions).
   reads = []
+  read_here = _reads_remote_here(checkpoint_path)
   for device in sorted(by_device):
-    if _on_other_task(device):
+    if read_here and _on_other_task(device):
       for chunk in _chunks(by_device[device]):
         reads.append(("%s/read_%d" % (sub_scope, len(reads)), "", chunk))
     else:
@@ -149,7 +159,7 @@ def _restore_graph_def(graph: tf.Graph, scope: str, sub_scope: str,
     node.input.extend("%s/%s" % (restore, f)
                       for f in ("prefix", "tensor_names", "shape_and_slices"))
     node.attr["dtypes"].list.type.extend(part.dtype for _, part, _ in entries)
-    remote = _on_other_task(entries[0][2].device)
+    remote = read_here and _on_other_task(entries[0][2].device)
     if remote:
       node.input.extend("^" + a for a in previous_remote_assigns)
       remote_assigns = []
@@ -201,6 +211,28 @@ def _chunks(entries):
     size += nbytes
   if chunk:
     yield chunk
+
+
+REMOTE_RESTORE_ENV = "HUB_TF1_REMOTE_RESTORE"
+_REMOTE_RESTORE_CHOICES = ("auto", "here", "device")
+# Schemes of file systems that exist only on (or in) this machine.
+_LOCAL_SCHEMES = ("", "file", "ram")
+
+
+def _reads_remote_here(checkpoint_path: str) -> bool:
+  """Whether variables on other tasks are restored by reads made here.
+
+  Raises:
+    ValueError: $HUB_TF1_REMOTE_RESTORE is not auto, here or device.
+  """
+  choice = os.environ.get(REMOTE_RESTORE_ENV, "") or "auto"
+  if choice not in _REMOTE_RESTORE_CHOICES:
+    raise ValueError("$%s=%r: expected one of %s." % (
+        REMOTE_RESTORE_ENV, choice, ", ".join(_REMOTE_RESTORE_CHOICES)))
+  if choice != "auto":
+    return choice == "here"
+  match = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://", checkpoint_path)
+  return (match.group(1).lower() if match else "") in _LOCAL_SCHEMES
 
 
 def _on_other_task(device: str) -> bool:
