@@ -379,7 +379,7 @@ class ClusterJobTest(_JobChecks):
   STEP_SLACK = 2 * (NUM_WORKERS + 1)
 
   def _run_cluster(self, name: str, args: Sequence[str],
-                   legacy_keras: bool):
+                   legacy_keras: bool, module_scope: str = _MODULE_SCOPE):
     model_dir = os.path.join(self.root, name)
     command = ([sys.executable, _JOB, "--module_dir=" + self.module_dir,
                 "--model_dir=" + model_dir] + list(args))
@@ -403,7 +403,7 @@ class ClusterJobTest(_JobChecks):
                                                              0))))
     # The module's variables (and optimizer slots next to them, custom
     # mode) are on the parameter servers, one embedding part per ps task.
-    devices = demo_model.module_variable_devices(model_dir, _MODULE_SCOPE)
+    devices = demo_model.module_variable_devices(model_dir, module_scope)
     parts = {name: device for name, device in devices.items()
              if name.count("/") == 1}
     self.assertEqual(sorted(parts), ["embeddings/part_0", "embeddings/part_1"])
@@ -415,6 +415,38 @@ class ClusterJobTest(_JobChecks):
   def test_canned_on_cluster(self):
     self.check_canned(*self._run_cluster("canned", _CANNED_ARGS,
                                          legacy_keras=False))
+
+  def test_other_canned_estimators_on_cluster(self):
+    # The exporter finds the column modules of DNNLinearCombinedClassifier
+    # (the text column in both parts: two module instances) and of
+    # LinearClassifier, on the cluster; each export holds the values of one
+    # instance in the final checkpoint.
+    steps = ("--max_steps=100", "--save_checkpoints_steps=100")
+    for estimator, scope, instances in (
+        ("dnn_linear_combined", _MODULE_SCOPE, 2),
+        ("linear", "linear/linear_model/sentence_hub_module_embedding/module",
+         1)):
+      with self.subTest(estimator):
+        result, model_dir = self._run_cluster(
+            estimator, ("--mode=canned", "--canned_estimator=" + estimator)
+            + steps, legacy_keras=False, module_scope=scope)
+        self.assertEqual(result["eval"]["global_step"], 100)
+        exports = _exports(model_dir, "tf_hub")
+        self.assertNotEmpty(exports)
+        checkpoint = tf.train.latest_checkpoint(model_dir)
+        prefixes = [name[:-len("embeddings")] for name, _ in
+                    tf.train.list_variables(checkpoint)
+                    if name.endswith("module/embeddings")]
+        self.assertLen(prefixes, instances)
+        names = sorted(tf.io.gfile.listdir(exports[-1]))
+        self.assertLen(names, instances)
+        for name in names:
+          values = _module_values(os.path.join(exports[-1], name))
+          matches = [p for p in prefixes if all(np.allclose(
+              v, tf.train.load_variable(checkpoint, p + k))
+                                               for k, v in values.items())]
+          self.assertNotEmpty(matches, "%s matches no module of %s" % (
+              name, prefixes))
 
   def test_custom_on_cluster(self):
     self.check_custom(*self._run_cluster("custom", _CUSTOM_ARGS,

@@ -46,6 +46,10 @@ FLAGS = flags.FLAGS
 
 flags.DEFINE_enum("mode", "canned", ["make_module", "canned", "custom"],
                   "What to do: build the module, or train a classifier.")
+flags.DEFINE_enum("canned_estimator", "dnn",
+                  ["dnn", "dnn_linear_combined", "linear"],
+                  "canned: DNNClassifier, DNNLinearCombinedClassifier (the "
+                  "text column in both parts) or LinearClassifier.")
 flags.DEFINE_string("module_dir", None,
                     "Where make_module writes the module; canned and custom "
                     "read it from here.", required=True)
@@ -212,12 +216,24 @@ def run_config() -> tf.estimator.RunConfig:
 def canned_estimator() -> Tuple[tf.estimator.Estimator, List[Any]]:
   sentence = hub.text_embedding_column(
       FEATURE, module_spec=FLAGS.module_dir, trainable=FLAGS.trainable)
-  estimator = tf.estimator.DNNClassifier(
-      hidden_units=[32, 16],
-      feature_columns=[sentence],
-      n_classes=2,
-      optimizer="Adagrad",
-      config=run_config())
+  if FLAGS.canned_estimator == "dnn":
+    estimator = tf.estimator.DNNClassifier(
+        hidden_units=[32, 16],
+        feature_columns=[sentence],
+        n_classes=2,
+        optimizer="Adagrad",
+        config=run_config())
+  elif FLAGS.canned_estimator == "dnn_linear_combined":
+    estimator = tf.estimator.DNNLinearCombinedClassifier(
+        linear_feature_columns=[sentence],
+        dnn_feature_columns=[sentence],
+        dnn_hidden_units=[32, 16],
+        n_classes=2,
+        dnn_optimizer="Adagrad",
+        config=run_config())
+  else:
+    estimator = tf.estimator.LinearClassifier(
+        feature_columns=[sentence], n_classes=2, config=run_config())
   feature_spec = tf.feature_column.make_parse_example_spec([sentence])
   serving_input_fn = (
       tf.estimator.export.build_parsing_serving_input_receiver_fn(
