@@ -7,7 +7,9 @@ and properties plus `__init__` and `__call__`.  A function with parameters
 of them under "Args:".
 """
 
+import importlib
 import inspect
+import pkgutil
 import re
 
 from absl.testing import absltest
@@ -88,6 +90,30 @@ class PublicApiDocsTest(absltest.TestCase):
 
     self.assertEqual(problems_of("f", documented), ["f: Args lacks ['b']"])
     self.assertEqual(problems_of("g", lambda x: x), ["g: no docstring"])
+
+
+class ErrorBaseTest(absltest.TestCase):
+
+  def test_every_exception_class_of_ours_derives_from_hub_tf1_error(self):
+    packages = [hub_tf1, importlib.import_module("estimator_integration")]
+    offenders, seen = [], 0
+    for package in packages:
+      for info in pkgutil.walk_packages(package.__path__,
+                                        package.__name__ + "."):
+        if ".compat" in info.name or info.name.endswith("__main__"):
+          continue  # compat stands in for TensorFlow's own modules.
+        try:
+          module = importlib.import_module(info.name)
+        except ImportError:
+          continue  # e.g. the Estimator layer on a TF without one.
+        for name, value in vars(module).items():
+          if (inspect.isclass(value) and issubclass(value, BaseException)
+              and value.__module__ == module.__name__):
+            seen += 1
+            if not issubclass(value, hub_tf1.Error):
+              offenders.append("%s.%s" % (module.__name__, name))
+    self.assertGreater(seen, 10)  # The walk found our exception classes.
+    self.assertEqual(offenders, [])
 
 
 if __name__ == "__main__":

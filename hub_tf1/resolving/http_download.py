@@ -17,6 +17,7 @@ from typing import Callable, Optional, Tuple
 
 from absl import logging
 
+from hub_tf1 import errors as hub_errors
 from hub_tf1.resolving import config
 from hub_tf1.resolving import errors
 
@@ -24,8 +25,12 @@ _RETRY_STATUSES = (408, 429)
 _USER_AGENT = "hub_tf1"
 
 
-class TransientError(Exception):
-  """A failure that another attempt may not see; `status` if it was HTTP."""
+class TransientError(hub_errors.Error, IOError):
+  """A failure that another attempt may not see; `status` if it was HTTP.
+
+  Caught by the retry loop (fetch.py), which raises DownloadError when the
+  attempts run out; an IOError in case one ever escapes.
+  """
 
   def __init__(self, reason: str, status: Optional[int] = None,
                http_error: Optional[urllib.error.HTTPError] = None):
