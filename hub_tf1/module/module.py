@@ -346,10 +346,21 @@ class Module(object):
     module_files.write_module(path, self._spec.meta_graphs(), save)
 
   def _saver(self) -> tf.compat.v1.train.Saver:
-    """The Saver of the module's variables, built on first export."""
+    """The Saver of the module's variables, built on first export.
+
+    With every variable on one device the Saver is not sharded: SaveV2
+    writes `variables.{index,data-00000-of-00001}` in place, with no
+    per-device temporary directory and no MergeV2Checkpoints pass (the files
+    are the ones a sharded Saver leaves for one device).  Variables spread
+    over several devices keep one shard per device, merged as usual.
+    """
     if not hasattr(self, "_cached_saver"):
+      devices = set()
+      for value in self._state.variable_map.values():
+        for variable in value if isinstance(value, list) else [value]:
+          devices.add(variable.device)
       with tf.name_scope(self._state.scope + "/"):
         self._cached_saver = tf.compat.v1.train.Saver(
-            self._state.variable_map, sharded=True,
+            self._state.variable_map, sharded=len(devices) > 1,
             write_version=tf.compat.v1.train.SaverDef.V2)
     return self._cached_saver
