@@ -138,6 +138,10 @@ class ManyProcessesTest(ConcurrencyTestBase):
       results.append(json.loads(line[len("RESULT "):]))
 
     self.assertEqual(self.server.request_count(), 1, self.server.paths())
+    # The server marks a request complete after its last write returns,
+    # which can be just after the client has read every byte.
+    wait_for(lambda: self.server.completed_count() >= 1,
+             "the server to record the completed download")
     self.assertEqual(self.server.completed_count(), 1)
     self.assertEqual({r["path"] for r in results}, {self.entry})
     want_tree = tree_digest(ths.tarball_files(_NNLM_TGZ))
@@ -194,6 +198,10 @@ class KilledDownloadTest(ConcurrencyTestBase):
     self.assertTrue(any("process %d is gone" % p.pid in l
                         for l in logs.output), logs.output)
     self.assertEqual(self.server.request_count(), 2)
+    # The server marks a request complete after its last write returns,
+    # which can be just after the client has read every byte.
+    wait_for(lambda: self.server.completed_count() >= 1,
+             "the server to record the completed download")
     self.assertEqual(self.server.completed_count(), 1)
     self.assert_single_complete_entry()
 
