@@ -222,10 +222,13 @@ class UnreadableModuleClusterTest(absltest.TestCase):
                                       _REF_PYTHON, job, reference=True)
     self.assertNotEqual(code, cluster.EXIT_OK)
     chief = "\n".join(local.lines(cluster.Task(cluster.CHIEF, 0)))
-    # The ps task's RestoreV2 cannot open the chief's cache path.
-    failure = re.search(r"From /job:ps/replica:0/task:\d+:\s*(Unsuccessful "
+    # The ps task's RestoreV2 cannot open the chief's cache path.  The chief
+    # reports it either as the ps task's error or as one received from its
+    # peer (the ps task's gRPC address), depending on which call fails first.
+    failure = re.search(r"(From /job:ps/replica:0/task:\d+:|Error received "
+                        r"from peer)[^\n]{0,400}?\s*[^\n]{0,400}?(Unsuccessful "
                         r"TensorSliceReader constructor: Failed to find any "
-                        r"matching files|[^\n]*Permission denied)", chief)
+                        r"matching files|Permission denied)", chief)
     self.assertIsNotNone(failure, chief[-3000:])
 
   def check_on_ps(self, model_dir: str) -> None:
