@@ -138,19 +138,12 @@ def _first_phrase(message: str) -> str:
   return line.rstrip(".: ")
 
 
-class ColocationFidelityTest(absltest.TestCase):
+class ColocationFidelityTest(fidelity_lib.BothRunsTestCase):
 
-  _results = None
-
-  def _run(self):
-    fidelity_lib.skip_without_ref(self)
-    if ColocationFidelityTest._results is None:
-      ColocationFidelityTest._results = fidelity_lib.run_both(
-          _SNIPPET, self.create_tempdir().full_path)
-    return ColocationFidelityTest._results
+  SNIPPET = _SNIPPET
 
   def test_split_inputs_in_one_group_follow_the_callers_group(self):
-    ref, ours = self._run()
+    ref, ours = self.results()
     self.assertIn("groups", ref["same"], ref["same"])
     self.assertIn("groups", ours["same"], ours["same"])
     ref_groups, our_groups = ref["same"]["groups"], ours["same"]["groups"]
@@ -173,7 +166,7 @@ class ColocationFidelityTest(absltest.TestCase):
     return phrase
 
   def _assert_rewrite_error(self, case):
-    ref, ours = self._run()
+    ref, ours = self.results()
     self._assert_same_error(ref[case], ours[case])
     # Both candidate groups the original names appear in our message.
     found = re.search(r"rewriting (\[.*?\]) vs (\[.*?\])",
@@ -193,12 +186,12 @@ class ColocationFidelityTest(absltest.TestCase):
     self._assert_rewrite_error("unneeded")
 
   def test_control_dependencies_graph_equality_agrees(self):
-    ref, ours = self._run()
+    ref, ours = self.results()
     self.assertEqual(ref["control_dependencies_same_graph"],
                      ours["control_dependencies_same_graph"])
 
   def test_imported_ops_carry_class_where_the_originals_do(self):
-    ref, ours = self._run()
+    ref, ours = self.results()
     for label in ("plain", "dependent"):
       common = set(ref[label + "_ops"]) & set(ours[label + "_ops"])
       self.assertIn("m_apply_default/r", common)
@@ -212,7 +205,7 @@ class ColocationFidelityTest(absltest.TestCase):
       self.assertEqual(sorted(set(our_class) - set(ref[label + "_ops"])), [])
 
   def test_create_time_colocation_errors(self):
-    ref, ours = self._run()
+    ref, ours = self.results()
     for case in ("create_input", "create_state", "create_state_tags"):
       self.assertIsNotNone(ref[case], case)
       self.assertIsNotNone(ours[case], "%s: hub_tf1 did not raise" % case)

@@ -25,7 +25,6 @@ import re
 from absl.testing import absltest
 
 from tests import fidelity_lib
-from tests import testing_modules as tm
 
 _SNIPPET = r"""
 import http.server
@@ -611,22 +610,12 @@ def _phrase(case: str, message: str) -> str:
   return message.strip().rstrip(".")
 
 
-class ErrorsFidelityTest(absltest.TestCase):
+class ErrorsFidelityTest(fidelity_lib.BothRunsTestCase):
 
-  @classmethod
-  def setUpClass(cls):
-    super().setUpClass()
-    cls._results = None
-
-  def _run(self):
-    fidelity_lib.skip_without_ref(self)
-    if type(self)._results is None:
-      type(self)._results = fidelity_lib.run_both(
-          _SNIPPET, tm.make_temp_dir(self))
-    return type(self)._results
+  SNIPPET = _SNIPPET
 
   def test_every_case_fails_in_both(self):
-    theirs, ours = self._run()
+    theirs, ours = self.results()
     self.assertCountEqual(ours, theirs)
     for name in theirs:
       with self.subTest(name):
@@ -638,7 +627,7 @@ class ErrorsFidelityTest(absltest.TestCase):
           self.assertNotEmpty(ours[name]["mro"], ours[name])
 
   def test_exception_is_an_instance_of_the_originals(self):
-    theirs, ours = self._run()
+    theirs, ours = self.results()
     for name in theirs:
       if name in _DIFFERENT or name in _GAPS:
         continue
@@ -649,7 +638,7 @@ class ErrorsFidelityTest(absltest.TestCase):
           self.assertIn("hub_tf1.errors.Error", ours[name]["mro"])
 
   def test_message_has_the_originals_phrase(self):
-    theirs, ours = self._run()
+    theirs, ours = self.results()
     for name in theirs:
       if name in _DIFFERENT or name in _GAPS:
         continue
@@ -663,7 +652,7 @@ class ErrorsFidelityTest(absltest.TestCase):
   def test_differences_still_hold(self):
     # Each listed difference is one of the original's: once it is gone, the
     # case must be compared like the others.
-    theirs, _ = self._run()
+    theirs, _ = self.results()
     for name in _DIFFERENT:
       with self.subTest(name):
         self.assertEqual(theirs[name]["mro"][0], "builtins.AttributeError")

@@ -19,6 +19,8 @@ import sys
 import tempfile
 from typing import Dict, Optional
 
+from absl.testing import absltest
+
 _HERE = os.path.dirname(os.path.realpath(__file__))
 _ROOT = os.path.dirname(_HERE)
 REF_PYTHON = os.path.join(_ROOT, ".venv", "ref", "bin", "python")
@@ -96,3 +98,28 @@ def run(code: str, reference: bool, tmp_base: Optional[str] = None,
 def run_both(code: str, tmp_base: Optional[str] = None):
   """(original's emitted values, hub_tf1's emitted values) for `code`."""
   return run(code, True, tmp_base), run(code, False, tmp_base)
+
+
+class BothRunsTestCase(absltest.TestCase):
+  """Runs the class's SNIPPET once in each implementation, for all its tests.
+
+  `results()` skips without .venv/ref and returns (original's emitted
+  values, hub_tf1's), computed on first use and kept for the class.
+  """
+
+  SNIPPET = ""
+  _results = None
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls._results = None
+
+  def results(self):
+    skip_without_ref(self)
+    if type(self)._results is None:
+      base = os.environ.get("TEST_TMPDIR") or tempfile.gettempdir()
+      type(self)._results = run_both(
+          self.SNIPPET, tempfile.mkdtemp(prefix=type(self).__name__ + "_",
+                                         dir=base))
+    return type(self)._results

@@ -15,7 +15,6 @@ import re
 from absl.testing import absltest
 
 from tests import fidelity_lib
-from tests import testing_modules as tm
 
 _SNIPPET = r"""
 import shutil
@@ -188,41 +187,31 @@ _WORKING = ("no_variables", "partitioned_stored_whole",
             "partitioned_stored_in_2")
 
 
-class ValidationFidelityTest(absltest.TestCase):
+class ValidationFidelityTest(fidelity_lib.BothRunsTestCase):
 
-  @classmethod
-  def setUpClass(cls):
-    super().setUpClass()
-    cls._results = None
-
-  def _run(self):
-    fidelity_lib.skip_without_ref(self)
-    if type(self)._results is None:
-      type(self)._results = fidelity_lib.run_both(
-          _SNIPPET, tm.make_temp_dir(self))
-    return type(self)._results
+  SNIPPET = _SNIPPET
 
   def test_every_case_reported(self):
-    theirs, ours = self._run()
+    theirs, ours = self.results()
     self.assertCountEqual(theirs, list(_NAMES) + list(_WORKING))
     self.assertCountEqual(ours, theirs)
 
   def test_intact_modules_work_alike(self):
-    theirs, ours = self._run()
+    theirs, ours = self.results()
     for name in _WORKING:
       with self.subTest(name):
         self.assertEqual(theirs[name]["stage"], "ok", theirs[name])
         self.assertEqual(ours[name], theirs[name])
 
   def test_broken_checkpoints_fail_at_construction(self):
-    theirs, ours = self._run()
+    theirs, ours = self.results()
     for name in _NAMES:
       with self.subTest(name):
         self.assertIn(theirs[name]["stage"], ("construct", "run"))
         self.assertEqual(ours[name]["stage"], "construct", ours[name])
 
   def test_exception_is_an_instance_of_the_originals(self):
-    theirs, ours = self._run()
+    theirs, ours = self.results()
     for name in _NAMES:
       with self.subTest(name):
         self.assertIn(theirs[name]["mro"][0], ours[name]["mro"],
@@ -230,7 +219,7 @@ class ValidationFidelityTest(absltest.TestCase):
         self.assertIn("hub_tf1.errors.Error", ours[name]["mro"])
 
   def test_message_has_the_originals_phrase(self):
-    theirs, ours = self._run()
+    theirs, ours = self.results()
     for name, pattern in _PHRASES.items():
       with self.subTest(name):
         found = re.findall(pattern, theirs[name]["message"])
@@ -241,7 +230,7 @@ class ValidationFidelityTest(absltest.TestCase):
           self.assertIn(phrase, ours[name]["message"])
 
   def test_message_names_directory_file_and_variable(self):
-    _, ours = self._run()
+    _, ours = self.results()
     for name, (filename, variable) in _NAMES.items():
       with self.subTest(name):
         message = ours[name]["message"]
