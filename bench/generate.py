@@ -4,6 +4,11 @@ Run by bench/run.py with the ORIGINAL tensorflow_hub 0.15 (.venv/ref) so that
 both implementations load the same files; `--impl hub_tf1` is the fallback
 when no reference environment exists.
 
+`--modules a,b` rewrites only those modules and merges generated.json
+(run.py passes the modules whose size fields changed).  The realistic modules
+(models.TRAIN_VARIANT_MODULES: bert, elmo) get two graph variants, tags {}
+and {"train"} (dropout).
+
 Layout under --work:
   modules/<name>/                 TF1 Hub modules (see models.ALL_MODULES)
   train/<name>/model.ckpt*        training-style checkpoints of the embedding
@@ -49,7 +54,18 @@ def _write_module(hub, name, sizes, work):
     t = models.build(name, sizes, vocab_file=vocab_file)
     hub.add_signature(inputs=t["x"], outputs=t["y"])
 
-  spec = hub.create_module_spec(module_fn)
+  def realistic_module_fn(train):
+    t = models.build_realistic(name, sizes, train)
+    hub.add_signature(models.REALISTIC_SIGNATURE[name], inputs=t["inputs"],
+                      outputs=t["outputs"])
+
+  if name in models.TRAIN_VARIANT_MODULES:
+    spec = hub.create_module_spec(
+        realistic_module_fn,
+        tags_and_args=[(set(), {"train": False}),
+                       ({"train"}, {"train": True})])
+  else:
+    spec = hub.create_module_spec(module_fn)
   with tf.Graph().as_default():
     m = hub.Module(spec, name="module")
     with tf.compat.v1.Session() as sess:
@@ -93,6 +109,9 @@ def main():
   parser.add_argument("--quick", action="store_true")
   parser.add_argument("--impl", choices=["original", "hub_tf1"],
                       default="original")
+  parser.add_argument("--modules", default="",
+                      help="comma-separated modules to (re)write, keeping "
+                      "the others and merging generated.json (default: all)")
   parser.add_argument("--convert", default="",
                       help="only convert modules/NAME to converted/NAME "
                       "(hub_tf1.tf2.convert) and exit")
@@ -104,18 +123,30 @@ def main():
   hub = _import_hub(args.impl)
   tf.io.gfile.makedirs(args.work)
   stamp = os.path.join(args.work, "generated.json")
+  names = ([n for n in args.modules.split(",") if n] if args.modules
+           else list(models.ALL_MODULES))
+  unknown = sorted(set(names) - set(models.ALL_MODULES))
+  if unknown:
+    parser.error("unknown module(s) %s" % ", ".join(unknown))
+  previous = {}
   if tf.io.gfile.exists(stamp):
+    if args.modules:
+      with tf.io.gfile.GFile(stamp) as f:
+        previous = json.load(f)
     tf.io.gfile.remove(stamp)
-  with tf.io.gfile.GFile(os.path.join(args.work, "vocab.txt"), "w") as f:
-    f.write("\n".join(models.vocabulary_lines(sizes.text_vocab)) + "\n")
-  timings = {}
-  for name in models.ALL_MODULES:
+  if models.TEXT in names:
+    with tf.io.gfile.GFile(os.path.join(args.work, "vocab.txt"), "w") as f:
+      f.write("\n".join(models.vocabulary_lines(sizes.text_vocab)) + "\n")
+  timings = dict(previous.get("seconds", {}))
+  for name in names:
     t0 = time.time()
     _write_module(hub, name, sizes, args.work)
     timings[name] = round(time.time() - t0, 2)
     print("generate: module %s written in %.1f s" % (name, timings[name]),
           flush=True)
   for name in (models.EMB, models.EMB_PART):
+    if name not in names:
+      continue
     t0 = time.time()
     _write_training_checkpoint(hub, name, args.work)
     print("generate: training checkpoint of %s written in %.1f s" %

@@ -298,15 +298,43 @@ def measure_export_ckpt(args, hub, sizes, module_dir, module_name):
 
 
 def measure_export_module(args, hub, sizes, module_dir):
+  """Times Module.export (floor: one write of the variable bytes).
+
+  Every process starts its timed write from the same page-cache state: dirty
+  pages are synced and clean ones dropped (/proc/sys/vm/drop_caches, when
+  permitted; `caches_dropped` says whether it was) right before the timed
+  part.  `time_s` is the export as the original does it (no fsync);
+  `time_with_fsync_s` adds fsync of every written file (durability).
+  """
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   out = _tmp_out(args, "exported")
+
+  def settle_page_cache():
+    os.sync()
+    try:
+      with open("/proc/sys/vm/drop_caches", "w") as f:  # procfs.
+        f.write("1")
+      return True
+    except OSError:
+      return False
+
+  def fsync_tree(root):
+    for directory, _, names in os.walk(root):
+      for name in names:
+        fd = os.open(os.path.join(directory, name), os.O_RDONLY)
+        try:
+          os.fsync(fd)
+        finally:
+          os.close(fd)
+
   graph = tf.Graph()
   with graph.as_default():
     if hub is not None:
       m = hub.Module(module_dir)
       with tf.compat.v1.Session(graph=graph) as sess:
         sess.run(tf.compat.v1.global_variables_initializer())
+        dropped = settle_page_cache()
         with Memory() as mem:
           t0 = time.perf_counter()
           m.export(out, sess)
@@ -317,12 +345,17 @@ def measure_export_module(args, hub, sizes, module_dir):
       data = np.ascontiguousarray(value).tobytes()
       del value
       tf.io.gfile.makedirs(out)
+      dropped = settle_page_cache()
       with Memory() as mem:
         t0 = time.perf_counter()
         with tf.io.gfile.GFile(os.path.join(out, "bytes"), "wb") as f:
           f.write(data)
         elapsed = time.perf_counter() - t0
-  return dict(mem.metrics(), time_s=elapsed)
+  t0 = time.perf_counter()
+  fsync_tree(out)
+  fsync_s = time.perf_counter() - t0
+  return dict(mem.metrics(), time_s=elapsed, fsync_s=fsync_s,
+              time_with_fsync_s=elapsed + fsync_s, caches_dropped=dropped)
 
 
 def measure_steady(args, hub, sizes, module_dir, module_name):
@@ -363,6 +396,190 @@ def measure_steady(args, hub, sizes, module_dir, module_name):
   return {"run_ms_p10": 1000 * times[len(times) // 10],
           "run_ms": 1000 * times[len(times) // 2],
           "run_ms_min": 1000 * times[0]}
+
+
+def _real_placeholders(name):
+  """Fresh input placeholders of realistic module `name` (dtype, shape)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import models  # pylint: disable=g-import-not-at-top
+  with tf.name_scope("inputs"):
+    if name == models.BERT:
+      return {k: tf.compat.v1.placeholder(tf.int32, [None, None])
+              for k in ("input_ids", "input_mask", "segment_ids")}
+    return {"char_ids": tf.compat.v1.placeholder(tf.int32, [None, None, 50]),
+            "sequence_len": tf.compat.v1.placeholder(tf.int32, [None])}
+
+
+def _floor_module_graph(module_dir, tags):
+  """The MetaGraphDef with `tags` of the module's saved_model.pb."""
+  saved = _saved_model(module_dir)
+  mg = next(m for m in saved.meta_graphs if set(m.meta_info_def.tags) == tags)
+  return mg
+
+
+def _floor_apply_fn(mg, signature):
+  """apply(inputs) importing only `signature`'s sub-graph (an input_map)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  sig = mg.signature_def[signature]
+  out_keys = sorted(sig.outputs)
+  out_names = [sig.outputs[k].name for k in out_keys]
+  pruned = tf.compat.v1.graph_util.extract_sub_graph(
+      mg.graph_def, [n.split(":")[0] for n in out_names])
+
+  def apply(inputs):
+    outs = tf.compat.v1.import_graph_def(
+        pruned, input_map={sig.inputs[k].name: v for k, v in inputs.items()},
+        return_elements=out_names, name="apply")
+    return dict(zip(out_keys, outs))
+  return apply
+
+
+def _floor_restore_into(graph, module_dir, scope):
+  """One RestoreV2 + AssignVariableOp into `scope`/<key> of `graph`."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  prefix = _variables_prefix(module_dir)
+  reader = tf.train.load_checkpoint(prefix)
+  dtypes = reader.get_variable_to_dtype_map()
+  names = sorted(dtypes)
+  restored = tf.raw_ops.RestoreV2(prefix=prefix, tensor_names=names,
+                                  shape_and_slices=[""] * len(names),
+                                  dtypes=[dtypes[n] for n in names])
+  return tf.group(*[
+      tf.raw_ops.AssignVariableOp(
+          resource=graph.get_tensor_by_name("%s/%s:0" % (scope, n)), value=t)
+      for n, t in zip(names, restored)])
+
+
+def measure_real_use(args, hub, sizes, module_dir, module_name):
+  """Construction, 1st and 10 more m(x), init, a run, export; peak RSS."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import models  # pylint: disable=g-import-not-at-top
+  signature = models.REALISTIC_SIGNATURE[module_name]
+  out_key = models.REALISTIC_OUTPUT[module_name]
+  feed_values = models.realistic_feed(module_name, sizes)
+  result = {}
+  graph = tf.Graph()
+  with graph.as_default():
+    inputs = [_real_placeholders(module_name)
+              for _ in range(sizes.real_calls + 1)]
+    gc.collect()
+    t0 = time.perf_counter()
+    if hub is not None:
+      m = hub.Module(module_dir)
+      apply = lambda x: m(x, signature=signature, as_dict=True)
+    else:
+      mg = _floor_module_graph(module_dir, set())
+      tf.compat.v1.import_graph_def(mg.graph_def, name="module")
+    result["construct_s"] = time.perf_counter() - t0
+    if hub is None:
+      apply = _floor_apply_fn(mg, signature)  # Set-up: the pruning.
+    gc.collect()
+    t0 = time.perf_counter()
+    outputs = apply(inputs[0])
+    result["first_call_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for x in inputs[1:]:
+      apply(x)
+    result["calls_s"] = time.perf_counter() - t0
+    result["ops"] = len(graph.get_operations())
+    if hub is not None:
+      init = tf.group(tf.compat.v1.global_variables_initializer(),
+                      tf.compat.v1.tables_initializer())
+    else:
+      init = _floor_restore_into(graph, module_dir, "module")
+      out = _tmp_out(args, "exported")
+      save = _floor_save_op(graph, module_dir, "module",
+                            os.path.join(out, "variables", "variables"))
+    with tf.compat.v1.Session(graph=graph) as sess:
+      t0 = time.perf_counter()
+      sess.run(init)
+      result["init_s"] = time.perf_counter() - t0
+      feed = {inputs[0][k]: v for k, v in feed_values.items()}
+      t0 = time.perf_counter()
+      sess.run(outputs[out_key], feed)
+      result["run_s"] = time.perf_counter() - t0
+      out = _tmp_out(args, "exported")
+      t0 = time.perf_counter()
+      if hub is not None:
+        m.export(out, sess)
+      else:
+        tf.io.gfile.makedirs(os.path.join(out, "variables"))
+        sess.run(save)
+        data = mg.SerializeToString()
+        with tf.io.gfile.GFile(os.path.join(out, "saved_model.pb"), "wb") as f:
+          f.write(data)
+      result["export_s"] = time.perf_counter() - t0
+  result["peak_mb"] = _status_mb("VmHWM")
+  return result
+
+
+def _floor_save_op(graph, module_dir, scope, prefix):
+  """One SaveV2 of the values of `scope`/<key> of `graph` to `prefix`."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  reader = tf.train.load_checkpoint(_variables_prefix(module_dir))
+  dtypes = reader.get_variable_to_dtype_map()
+  names = sorted(dtypes)
+  values = [tf.raw_ops.ReadVariableOp(
+      resource=graph.get_tensor_by_name("%s/%s:0" % (scope, n)),
+      dtype=dtypes[n]) for n in names]
+  return tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names,
+                           shape_and_slices=[""] * len(names), tensors=values)
+
+
+def measure_real_train(args, hub, sizes, module_dir, module_name):
+  """hub.Module(trainable=True, tags={"train"}) + an SGD step on it."""
+  del args  # Unused.
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import models  # pylint: disable=g-import-not-at-top
+  signature = models.REALISTIC_SIGNATURE[module_name]
+  out_key = models.REALISTIC_OUTPUT[module_name]
+  feed_values = models.realistic_feed(module_name, sizes)
+  result = {}
+  graph = tf.Graph()
+  # A TF1 training program: v1 while loops get v1 gradients (see models).
+  with graph.as_default(), models.v1_control_flow():
+    gc.collect()
+    if hub is not None:
+      inputs = _real_placeholders(module_name)
+      t0 = time.perf_counter()
+      m = hub.Module(module_dir, trainable=True, tags={"train"})
+      result["construct_s"] = time.perf_counter() - t0
+      outputs = m(inputs, signature=signature, as_dict=True)
+      restore = None
+    else:
+      t0 = time.perf_counter()
+      with tf.compat.v1.variable_scope("module"):
+        t = models.build_realistic(module_name, sizes, train=True)
+      result["construct_s"] = time.perf_counter() - t0
+      inputs, outputs = t["inputs"], t["outputs"]
+      saver = tf.compat.v1.train.Saver(
+          {v.op.name[len("module/"):]: v
+           for v in tf.compat.v1.global_variables()})
+      restore = lambda sess: saver.restore(sess, _variables_prefix(module_dir))
+    loss = tf.reduce_mean(tf.square(outputs[out_key]))
+    step = tf.compat.v1.train.GradientDescentOptimizer(1e-4).minimize(loss)
+    init = tf.group(tf.compat.v1.global_variables_initializer(),
+                    tf.compat.v1.tables_initializer())
+    feed = {inputs[k]: v for k, v in feed_values.items()}
+    with tf.compat.v1.Session(graph=graph) as sess:
+      t0 = time.perf_counter()
+      if restore is None:
+        sess.run(init)
+      else:
+        restore(sess)
+      result["init_s"] = time.perf_counter() - t0
+      t0 = time.perf_counter()
+      sess.run(step, feed)
+      result["first_step_s"] = time.perf_counter() - t0
+      times = []
+      for _ in range(sizes.real_train_steps):
+        t0 = time.perf_counter()
+        sess.run(step, feed)
+        times.append(time.perf_counter() - t0)
+  times.sort()
+  result["step_s"] = times[len(times) // 2]
+  result["peak_mb"] = _status_mb("VmHWM")
+  return result
 
 
 def _converted_dir(args, row):
@@ -564,6 +781,10 @@ def main():
     result = measure_export_module(args, hub, sizes, module_dir)
   elif row.kind == "steady":
     result = measure_steady(args, hub, sizes, module_dir, row.module)
+  elif row.kind == "real_use":
+    result = measure_real_use(args, hub, sizes, module_dir, row.module)
+  elif row.kind == "real_train":
+    result = measure_real_train(args, hub, sizes, module_dir, row.module)
   elif row.kind == "tf2_load":
     result = measure_tf2_load(args, hub, sizes, module_dir, row)
   elif row.kind == "tf2_call":

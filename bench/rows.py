@@ -13,6 +13,8 @@ MLP_DEEP = "mlp_deep"
 TEXT = "text_embedding"
 EMB = "embedding"
 EMB_PART = "embedding_part"
+BERT = "bert"  # BERT-base-sized text encoder (issue 16).
+ELMO = "elmo"  # ELMo-like character CNN + biLSTM (issue 16).
 
 IMPLS = ("hub_tf1", "original", "floor")
 
@@ -42,6 +44,23 @@ class Sizes:
   calls: int  # m(x) applications in the call rows.
   steady_runs: int  # timed session.run calls in the steady-state rows.
   batch: int
+  # The realistic modules (issue 16).  Fields starting real_ only change the
+  # runs, not the files.
+  bert_layers: int
+  bert_hidden: int
+  bert_heads: int
+  bert_ffn: int
+  bert_vocab: int
+  bert_max_positions: int
+  elmo_char_dim: int
+  elmo_filter_scale: int  # Divides models.ELMO_FILTERS' filter counts.
+  elmo_highways: int
+  elmo_lstm_units: int
+  elmo_proj: int
+  real_batch: int
+  real_seq: int
+  real_calls: int  # m(x) with new inputs after the 1st.
+  real_train_steps: int  # Timed SGD steps after the 1st.
 
 
 FULL = Sizes(
@@ -49,14 +68,39 @@ FULL = Sizes(
     mlp_deep_layers=200, mlp_deep_width=64,  # 3.3 MB, ~4,200 graph nodes
     text_vocab=200_000, text_dim=128,  # 100 MB + vocabulary asset
     emb_rows=1_000_000, emb_dim=256, emb_partitions=4,  # 1 GB
-    calls=50, steady_runs=1000, batch=256)
+    calls=50, steady_runs=1000, batch=256,
+    # 12 x 768, 30k vocabulary: 110M parameters (440 MB).
+    bert_layers=12, bert_hidden=768, bert_heads=12, bert_ffn=3072,
+    bert_vocab=30522, bert_max_positions=512,
+    # 2048 CNN filters, 2 highways, 2 x 2 LSTMs 4096 -> 512: 94M parameters.
+    elmo_char_dim=16, elmo_filter_scale=1, elmo_highways=2,
+    elmo_lstm_units=4096, elmo_proj=512,
+    real_batch=4, real_seq=32, real_calls=10, real_train_steps=3)
 
 QUICK = Sizes(
     mlp_small_layers=4, mlp_small_width=64,
     mlp_deep_layers=20, mlp_deep_width=64,
     text_vocab=5_000, text_dim=32,
     emb_rows=20_000, emb_dim=256, emb_partitions=4,  # 20 MB
-    calls=15, steady_runs=50, batch=256)
+    calls=15, steady_runs=50, batch=256,
+    bert_layers=2, bert_hidden=64, bert_heads=2, bert_ffn=256,
+    bert_vocab=1000, bert_max_positions=128,
+    elmo_char_dim=8, elmo_filter_scale=16, elmo_highways=1,
+    elmo_lstm_units=64, elmo_proj=32,
+    real_batch=2, real_seq=8, real_calls=10, real_train_steps=2)
+
+# The size fields (by prefix) that decide each module's files: a module is
+# regenerated only when one of its own fields changed.
+MODULE_SIZE_PREFIXES = {
+    MLP_SMALL: ("mlp_small_",), MLP_DEEP: ("mlp_deep_",), TEXT: ("text_",),
+    EMB: ("emb_",), EMB_PART: ("emb_",), BERT: ("bert_",), ELMO: ("elmo_",),
+}
+
+
+def module_sizes(module: str, sizes: dict) -> dict:
+  """The fields of `sizes` (a dict) that decide `module`'s files."""
+  return {k: v for k, v in sizes.items()
+          if k.startswith(MODULE_SIZE_PREFIXES[module])}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +128,8 @@ class Row:
   floor_env: Optional[str] = None  # The floor's environment, if not env's.
   # The floor loads <work>/CONVERTED/<module> (hub_tf1.tf2.convert's output).
   needs_converted: bool = False
+  # Repetitions of a full run (None: 5, heavy_io rows 7); --reps overrides.
+  reps: Optional[int] = None
 
 
 ROWS: List[Row] = [
@@ -209,6 +255,43 @@ ROWS += [
         env="modern", floor_env="legacy", floor_uses_hub_tf1=True),
 ]
 
+# The realistic modules (issue 16).  Two rows per module, each one process
+# per repetition: using the module (construction, applications, init,
+# export) and fine-tuning it (trainable=True, tags={"train"}).
+for _module, _what in ((BERT, "BERT-base-sized encoder ({bert})"),
+                       (ELMO, "ELMo-like char-CNN + biLSTM ({elmo})")):
+  ROWS += [
+      Row("%s_use" % _module, _module, "real_use",
+          _what + ": hub.Module(path), m(x), init, export",
+          "import_graph_def of the whole module graph; the signature's "
+          "pruned sub-graph imported with an input_map per call; one "
+          "RestoreV2 + AssignVariableOp into the imported variables; export "
+          "= SaveV2 of those variables + writing the serialized graph",
+          (Metric("construct_s", "hub.Module(path) [s]", 0.3),
+           Metric("first_call_s", "1st m(x) [s]", 0.3),
+           Metric("calls_s", "{real_calls} x m(x), new inputs [s]", 0.3),
+           Metric("init_s", "init [s]", None, 1.1),
+           Metric("run_s", "1st session.run of m(x) [s]"),
+           Metric("export_s", "Module.export [s]", 0.7),
+           Metric("ops", "ops in graph"),
+           Metric("peak_mb", "peak RSS [MB]")),
+          reps=3),
+      Row("%s_train" % _module, _module, "real_train",
+          _what + ": hub.Module(path, trainable=True, tags={{\"train\"}}) "
+          "+ SGD step",
+          "the train graph built directly (bench/models.py), variables "
+          "restored by a Saver, the same GradientDescentOptimizer step",
+          (Metric("construct_s", "construction [s]", 0.3),
+           Metric("init_s", "init [s]", None, 1.1),
+           Metric("first_step_s", "1st SGD step [s]", None, 1.1),
+           Metric("step_s", "SGD step, median of {real_train_steps} [s]",
+                  None, 1.1),
+           Metric("peak_mb", "peak RSS [MB]")),
+          # 3, not 5: the five columns of these four rows take ~3 min per
+          # repetition, and a full run must stay under an hour on 2 cores.
+          reps=3),
+  ]
+
 ROWS_BY_NAME = {r.name: r for r in ROWS}
 
 
@@ -231,8 +314,12 @@ def title(row: Row, sizes: dict) -> str:
       layers=sizes["mlp_deep_layers"], calls=sizes["calls"],
       emb=human_size(sizes["emb_rows"] * sizes["emb_dim"] * 4),
       batch=sizes["batch"], parts=sizes["emb_partitions"],
-      vocab="%dk" % (sizes["text_vocab"] // 1000))
+      vocab="%dk" % (sizes["text_vocab"] // 1000),
+      bert="%d x %d" % (sizes["bert_layers"], sizes["bert_hidden"]),
+      elmo="LSTM %d -> %d" % (sizes["elmo_lstm_units"], sizes["elmo_proj"]))
 
 
 def metric_label(metric: Metric, sizes: dict) -> str:
-  return metric.label.format(calls=sizes["calls"])
+  return metric.label.format(calls=sizes["calls"],
+                             real_calls=sizes["real_calls"],
+                             real_train_steps=sizes["real_train_steps"])

@@ -8,7 +8,10 @@ Generates the modules once (with the original tensorflow_hub in .venv/ref, so
 both implementations load the same files), then runs every measurement of
 every row in a fresh subprocess: implementation "hub_tf1" (.venv/legacy with
 the repository on PYTHONPATH), "original" (.venv/ref) and "floor" (the same
-work done directly with TensorFlow, .venv/legacy).  The TF2 rows (tf2_*) run
+work done directly with TensorFlow, .venv/legacy), and the same hub_tf1 and
+floor measurements on TF 2.21 (columns hub_tf1@2.21 and floor@2.21,
+.venv/modern).  After the table it draws the ratios with bench/plot.py in
+.venv/plot (RESULTS.png beside RESULTS.md).  The TF2 rows (tf2_*) run
 hub_tf1 and the floor in .venv/modern and the original (tensorflow_hub 0.16.1)
 in .venv/ref_modern; their floor loads the modules as hub_tf1.tf2.convert
 writes them, converted once into <work>/converted/.  The implementations are
@@ -47,8 +50,13 @@ MODERN_PYTHONS = {
     "floor": os.path.join(ROOT, ".venv", "modern", "bin", "python"),
 }
 WORKER_TIMEOUT_S = 1800
-# Size fields that do not change the generated files.
-RUN_ONLY_SIZES = ("calls", "steady_runs", "batch")
+# The legacy (TF 1 API) rows also run hub_tf1 and the floor on TF 2.21
+# (.venv/modern, tf.compat.v1 graph mode): these two extra columns.  No
+# original exists there (tensorflow_hub 0.16.1 is the TF2 rows' original).
+MODERN_SUFFIX = "@2.21"
+MODERN_COLUMNS = ("hub_tf1" + MODERN_SUFFIX, "floor" + MODERN_SUFFIX)
+COLUMNS = rows.IMPLS + MODERN_COLUMNS
+PLOT_PYTHON = os.path.join(ROOT, ".venv", "plot", "bin", "python")
 
 
 def _env(impl, row_name=None):
@@ -67,6 +75,23 @@ def python_for(impl, row=None):
   """The interpreter that runs `impl` for `row` (None: the legacy rows')."""
   env = rows.impl_env(row, impl) if row is not None else "legacy"
   return (MODERN_PYTHONS if env == "modern" else PYTHONS)[impl]
+
+
+def column_impl(column):
+  """The measure.py implementation of a column ("hub_tf1@2.21" -> hub_tf1)."""
+  return column[:-len(MODERN_SUFFIX)] if column.endswith(MODERN_SUFFIX) \
+      else column
+
+
+def row_columns(row):
+  """The columns `row` runs: the legacy rows also the TF 2.21 ones."""
+  return COLUMNS if row.env == "legacy" else rows.IMPLS
+
+
+def python_for_column(column, row):
+  if column.endswith(MODERN_SUFFIX):
+    return MODERN_PYTHONS[column_impl(column)]
+  return python_for(column, row)
 
 
 def run_worker(impl, extra_args, tmp=None, python=None):
@@ -108,14 +133,16 @@ def run_worker(impl, extra_args, tmp=None, python=None):
 
 
 def bootstrap(modern=False):
-  """Creates/reuses .venv/legacy and .venv/ref (tools/bootstrap.sh).
+  """Creates/reuses .venv/{legacy,ref,modern,plot} (tools/bootstrap.sh).
 
-  With `modern` (TF2 rows selected) also .venv/modern and .venv/ref_modern.
+  With `modern` (TF2 rows selected) also .venv/ref_modern.
   """
   script = os.path.join(ROOT, "tools", "bootstrap.sh")
   if not os.path.exists(script):
     return
-  targets = ["legacy", "ref"] + (["modern", "ref_modern"] if modern else [])
+  # .venv/modern: the legacy rows' TF 2.21 columns; .venv/plot: the chart.
+  targets = ["legacy", "ref", "modern", "plot"] + (["ref_modern"] if modern
+                                                   else [])
   proc = subprocess.run(["bash", script] + targets, cwd=ROOT,
                         check=False)
   if proc.returncode:
@@ -124,26 +151,42 @@ def bootstrap(modern=False):
 
 
 def ensure_modules(work, sizes, quick, regenerate):
-  """Generates the modules unless generated.json matches `sizes`."""
+  """Generates the modules whose files do not match `sizes` (stamp: generated.json).
+
+  A module is stale when its directory is missing or one of its own size
+  fields (rows.module_sizes) differs from the stamp's; only the stale ones
+  are (re)written, so adding a module does not regenerate the others.
+  """
   stamp = os.path.join(work, "generated.json")
+  stale = list(rows.MODULE_SIZE_PREFIXES)
   if not regenerate and os.path.exists(stamp):
     with open(stamp) as f:
       info = json.load(f)
     old = info.get("sizes", {})
-    if all(old.get(k) == v for k, v in sizes.items()
-           if k not in RUN_ONLY_SIZES):
+    stale = [m for m in rows.MODULE_SIZE_PREFIXES
+             if rows.module_sizes(m, old) != rows.module_sizes(m, sizes)
+             or not os.path.isdir(os.path.join(work, "modules", m))]
+    if not stale:
       return info
   if os.path.exists(PYTHONS["original"]):
     impl = "original"
   else:
     impl = "hub_tf1"
     print("bench: no .venv/ref; generating the modules with hub_tf1")
-  print("bench: generating modules in %s with %s (once)" %
-        (os.path.relpath(work, ROOT), impl), flush=True)
-  for sub in ("modules", "train", rows.CONVERTED):
-    shutil.rmtree(os.path.join(work, sub), ignore_errors=True)
+  print("bench: generating %s in %s with %s (once)" %
+        (", ".join(stale), os.path.relpath(work, ROOT), impl), flush=True)
+  everything = stale == list(rows.MODULE_SIZE_PREFIXES)
+  if everything:
+    for sub in ("modules", "train", rows.CONVERTED):
+      shutil.rmtree(os.path.join(work, sub), ignore_errors=True)
+  else:
+    for m in stale:
+      shutil.rmtree(os.path.join(work, "modules", m), ignore_errors=True)
+      shutil.rmtree(os.path.join(work, rows.CONVERTED, m), ignore_errors=True)
   cmd = [PYTHONS[impl], os.path.join(BENCH_DIR, "generate.py"),
          "--work", work, "--impl", impl] + (["--quick"] if quick else [])
+  if not everything:
+    cmd += ["--modules", ",".join(stale)]
   t0 = time.time()
   subprocess.run(cmd, env=_env(impl), check=True)
   print("bench: generation took %.0f s" % (time.time() - t0))
@@ -236,7 +279,8 @@ def fmt_ratio(r):
   return "-" if r is None else "%.2fx" % r
 
 
-def target_text(metric, r_orig, r_floor):
+def target_text(metric, r_orig, r_floor, r_floor_modern=None):
+  """"<=Ax orig, <=Bx floor ok|MISSED" (+ the floor bound on TF 2.21)."""
   parts = []
   verdicts = []
   for bound, r, who in ((metric.max_vs_original, r_orig, "orig"),
@@ -251,29 +295,36 @@ def target_text(metric, r_orig, r_floor):
   verdict = ""
   if verdicts:
     verdict = " ok" if all(verdicts) else " MISSED"
-  return ", ".join(parts) + verdict
+  modern = ""
+  if metric.max_vs_floor is not None and r_floor_modern is not None:
+    modern = "; 2.21: %s" % ("ok" if r_floor_modern <= metric.max_vs_floor
+                             else "MISSED")
+  return ", ".join(parts) + verdict + modern
 
 
 def _spread(values, key):
   return "%s-%s" % (fmt(min(values), key), fmt(max(values), key))
 
 
-def summarize(results, sizes, selected):
-  """Table rows [what, metric, hub, orig, floor, h/o, h/f, target, n], notes.
+def summarize(results, sizes, selected, extended):
+  """Table rows, notes, spreads and the chart's ratios.
 
-  A cell without any successful run shows "n/a" or "error (k)"; the messages
-  are returned as notes.
+  A table row is [what, metric, hub, orig, floor, h/o, h/f, target, n], or
+  with `extended` [what, metric, hub, orig, floor, hub@2.21, floor@2.21, h/o,
+  h/f, h@2.21/f@2.21, h@2.21/h, target, n].  A cell without any successful
+  run shows "n/a" or "error (k)"; the messages are returned as notes.
   """
   table = []
   notes = []
-  spreads = []  # Per table row: {impl: "min-max"}.
+  spreads = []  # Per table row: {column: "min-max"}.
+  chart = []  # Per metric with a ratio: what the chart draws.
   for row in selected:
     per_impl = results.get(row.name, {})
     for i, metric in enumerate(row.metrics):
       cells = {}
       counts = []
       spread = {}
-      for impl in rows.IMPLS:
+      for impl in COLUMNS:
         runs = per_impl.get(impl, [])
         values = [r[metric.key] for status, r in runs
                   if status == "ok" and metric.key in r]
@@ -293,24 +344,47 @@ def summarize(results, sizes, selected):
             notes.append(note)
           cells[impl] = "n/a (%d)" % (notes.index(note) + 1) if status == "na" \
               else "error (%d)" % (notes.index(note) + 1)
+      hub_m, floor_m = MODERN_COLUMNS
       r_orig = ratio(cells["hub_tf1"], cells["original"])
       r_floor = ratio(cells["hub_tf1"], cells["floor"])
-      table.append([
-          rows.title(row, sizes) if i == 0 else "",
-          rows.metric_label(metric, sizes),
-          fmt(cells["hub_tf1"], metric.key),
-          fmt(cells["original"], metric.key),
-          fmt(cells["floor"], metric.key),
-          fmt_ratio(r_orig), fmt_ratio(r_floor),
-          target_text(metric, r_orig, r_floor),
-          str(min(counts)) if counts else "0",
-      ])
+      r_floor_m = ratio(cells[hub_m], cells[floor_m])
+      r_tf = ratio(cells[hub_m], cells["hub_tf1"])
+      what = rows.title(row, sizes) if i == 0 else ""
+      line = [what, rows.metric_label(metric, sizes),
+              fmt(cells["hub_tf1"], metric.key),
+              fmt(cells["original"], metric.key),
+              fmt(cells["floor"], metric.key)]
+      if extended:
+        line += [fmt(cells[hub_m], metric.key), fmt(cells[floor_m], metric.key)]
+      line += [fmt_ratio(r_orig), fmt_ratio(r_floor)]
+      if extended:
+        line += [fmt_ratio(r_floor_m), fmt_ratio(r_tf)]
+      line += [target_text(metric, r_orig, r_floor, r_floor_m),
+               str(min(counts)) if counts else "0"]
+      table.append(line)
       spreads.append(spread)
-  return table, notes, spreads
+      if any(r is not None for r in (r_orig, r_floor, r_floor_m)):
+        chart.append({
+            "row": row.name, "title": rows.title(row, sizes),
+            "metric": rows.metric_label(metric, sizes),
+            "vs_original": r_orig, "vs_floor": r_floor,
+            "vs_floor_modern": r_floor_m, "modern_vs_legacy": r_tf,
+            "max_vs_original": metric.max_vs_original,
+            "max_vs_floor": metric.max_vs_floor})
+  return table, notes, spreads, chart
 
 
 HEADER = ["what", "metric", "hub_tf1", "original", "floor",
           "hub_tf1/original", "hub_tf1/floor", "target (issue 6)", "n"]
+# The legacy rows' header with the TF 2.21 columns and ratios.
+EXTENDED_HEADER = (HEADER[:5] + list(MODERN_COLUMNS) + HEADER[5:7] +
+                   ["hub_tf1@2.21/floor@2.21", "hub_tf1@2.21/hub_tf1"] +
+                   ["target (issues 6, 16)", "n"])
+
+
+def is_extended(selected):
+  """Whether the table has the TF 2.21 columns (some legacy row selected)."""
+  return any(r.env == "legacy" for r in selected)
 
 
 def header_for(selected):
@@ -318,8 +392,8 @@ def header_for(selected):
   if selected and all(r.env == "modern" for r in selected):
     return HEADER[:7] + ["target (issue 12)"] + HEADER[8:]
   if any(r.env == "modern" for r in selected):
-    return HEADER[:7] + ["target (issues 6, 12)"] + HEADER[8:]
-  return HEADER
+    return EXTENDED_HEADER[:-2] + ["target (issues 6, 12, 16)", "n"]
+  return EXTENDED_HEADER
 
 
 def text_table(table, header=None):
@@ -339,9 +413,12 @@ def markdown_table(table, spreads, header=None):
   header = header or HEADER
   lines = ["| " + " | ".join(header) + " |",
            "|" + "|".join("---" for _ in header) + "|"]
+  columns = ((2, "hub_tf1"), (3, "original"), (4, "floor"))
+  if len(header) == len(EXTENDED_HEADER):
+    columns += ((5, MODERN_COLUMNS[0]), (6, MODERN_COLUMNS[1]))
   for r, spread in zip(table, spreads):
     r = list(r)
-    for col, impl in ((2, "hub_tf1"), (3, "original"), (4, "floor")):
+    for col, impl in columns:
       if impl in spread:
         r[col] = "%s <sub>%s</sub>" % (r[col], spread[impl])
     lines.append("| " + " | ".join(c.replace("|", "\\|") for c in r) + " |")
@@ -354,13 +431,14 @@ def floor_notes(selected, sizes):
 
 
 def write_markdown(path, table, notes, spreads, meta, selected, sizes,
-                   raw_path):
+                   raw_path, chart_path=None):
   m = meta["machine"]
   versions = meta["versions"]
   header = header_for(selected)
+  tf2_only = not is_extended(selected)
   heading = ("# Benchmark results: hub_tf1 vs tensorflow_hub 0.15 vs plain "
              "TensorFlow")
-  if header is not HEADER:
+  if tf2_only:
     heading = ("# Benchmark results (TF2 rows): hub_tf1 vs tensorflow_hub "
                "0.16.1 on TensorFlow 2.21 vs plain TensorFlow")
   lines = [
@@ -372,6 +450,10 @@ def write_markdown(path, table, notes, spreads, meta, selected, sizes,
       "Machine: %s CPUs (`nproc`), %s GB memory, %s; %s." %
       (m.get("nproc"), m.get("memory_gb"), m.get("cpu", "?"),
        m.get("platform")),
+      "",
+      "Load (`uptime`; other jobs may share the machine): before `%s`; "
+      "after `%s`." % (meta.get("uptime_before", "?"),
+                       meta.get("uptime_after", "?")),
       "",
       "Versions:",
   ]
@@ -391,7 +473,8 @@ def write_markdown(path, table, notes, spreads, meta, selected, sizes,
       "Sizes: %s." % ", ".join("%s=%s" % kv for kv in sizes.items()),
       "",
       "Each cell is the median over `n` repetitions, each a fresh process; "
-      "the three implementations are interleaved within a repetition.  Times "
+      "the columns (implementations) are interleaved within a repetition, in "
+      "an order that rotates between repetitions.  Times "
       "cover only the operation named in the row (imports, input and session "
       "set-up excluded).  RSS figures are from /proc/self/status: *RSS delta* "
       "= resident memory after minus before the operation, *peak RSS growth* "
@@ -399,8 +482,27 @@ def write_markdown(path, table, notes, spreads, meta, selected, sizes,
       "the process's absolute peak (TensorFlow itself accounts for a few "
       "hundred MB of it).  Small print after a median: min-max over the "
       "repetitions.  Ratios are computed from the medians; targets are those "
-      "of issue %s." % ("6" if header is HEADER else "12 (TF2 rows)"),
+      "of issue %s." % ("12 (TF2 rows)" if tf2_only else
+                        "6 and, for the BERT and ELMo rows, 16"),
       "",
+  ]
+  if not tf2_only:
+    lines += [
+        "Columns `hub_tf1@2.21` and `floor@2.21`: the same measurement on "
+        "TensorFlow 2.21 (`.venv/modern`, tf.compat.v1 graph mode; no "
+        "original exists there).  `hub_tf1@2.21/floor@2.21` shows a "
+        "regression of hub_tf1 on current TensorFlow, `hub_tf1@2.21/hub_tf1` "
+        "the change of TensorFlow itself; the target column adds the floor "
+        "target's verdict on 2.21 (`2.21: ok|MISSED`).",
+        "",
+    ]
+  if chart_path:
+    lines += ["![hub_tf1/original, hub_tf1/floor and hub_tf1@2.21/floor@2.21 "
+              "per metric, log scale, with the targets](%s)" %
+              os.path.relpath(chart_path, os.path.dirname(path)), "",
+              "Chart: `%s` (log-scale ratios; ticks = targets)." %
+              os.path.relpath(chart_path, ROOT), ""]
+  lines += [
       markdown_table(table, spreads, header),
       "",
   ]
@@ -435,12 +537,13 @@ def main():
                       help="the TF2 rows (tf2_*, issue 12) instead of the "
                       "default TF1 rows; a full run of them writes "
                       "bench/RESULTS_tf2.md")
-  parser.add_argument("--impls", default=",".join(rows.IMPLS),
-                      help="comma-separated subset of %s" %
-                      ",".join(rows.IMPLS))
+  parser.add_argument("--impls", default=",".join(COLUMNS),
+                      help="comma-separated subset of %s (the @2.21 "
+                      "columns: the legacy rows on TF 2.21)" %
+                      ",".join(COLUMNS))
   parser.add_argument("--reps", type=int, default=0,
                       help="repetitions per row (default: 5, file-writing "
-                      "rows 7; --quick: 1)")
+                      "rows 7, the BERT and ELMo rows 3; --quick: 1)")
   parser.add_argument("--list", action="store_true", help="list the rows")
   parser.add_argument("--regenerate", action="store_true",
                       help="rewrite the modules even if they exist")
@@ -473,7 +576,7 @@ def main():
     selected = [rows.ROWS_BY_NAME[n] for n in names]
   impls = [i.strip() for i in args.impls.split(",") if i.strip()]
   for impl in impls:
-    if impl not in rows.IMPLS:
+    if impl not in COLUMNS:
       parser.error("unknown implementation %r" % impl)
 
   sizes_obj = rows.QUICK if args.quick else rows.FULL
@@ -486,6 +589,7 @@ def main():
     bootstrap(modern)
 
   started = time.time()
+  uptime_before = _uptime()
   versions = {}
   for impl in rows.IMPLS:
     # Only the implementations some selected row runs in .venv/legacy|ref.
@@ -498,6 +602,11 @@ def main():
                                  python=MODERN_PYTHONS[impl])
       versions["%s (TF2 rows)" % impl] = (value if status == "ok"
                                           else "%s" % value)
+  for column in MODERN_COLUMNS:
+    if column in impls and is_extended(selected):
+      status, value = run_worker(column_impl(column), ["--info"],
+                                 python=python_for_column(column, None))
+      versions[column] = value if status == "ok" else "%s" % value
   print("bench: versions: %s" % json.dumps(versions, indent=None))
   generated = ensure_modules(work, sizes, args.quick, args.regenerate)
   ensure_converted(work, selected, args.quick, generated)
@@ -507,10 +616,12 @@ def main():
   tmp_root = os.path.join(work, "tmp.%d" % os.getpid())
   shutil.rmtree(tmp_root, ignore_errors=True)
   for row in selected:
-    reps = args.reps or (1 if args.quick else (7 if row.heavy_io else 5))
-    results[row.name] = {impl: [] for impl in rows.IMPLS}
+    reps = args.reps or (1 if args.quick else (
+        row.reps or (7 if row.heavy_io else 5)))
+    results[row.name] = {impl: [] for impl in COLUMNS}
+    columns = [c for c in impls if c in row_columns(row)]
     for rep in range(reps):
-      order = impls[rep % len(impls):] + impls[:rep % len(impls)]
+      order = columns[rep % len(columns):] + columns[:rep % len(columns)]
       for impl in order:
         extra = ["--row", row.name, "--work", work]
         if args.quick:
@@ -523,9 +634,9 @@ def main():
         if not args.no_sync:
           os.sync()  # No earlier run's dirty pages in the timed writes.
         t0 = time.time()
-        status, value = run_worker(impl, extra,
+        status, value = run_worker(column_impl(impl), extra,
                                    tmp=os.path.join(tmp_root, impl),
-                                   python=python_for(impl, row))
+                                   python=python_for_column(impl, row))
         results[row.name][impl].append((status, value))
         shown = (", ".join("%s=%s" % (k, fmt(v, k)) for k, v in value.items()
                            if not isinstance(v, bool))
@@ -535,7 +646,8 @@ def main():
               flush=True)
   shutil.rmtree(tmp_root, ignore_errors=True)
 
-  table, notes, spreads = summarize(results, sizes, selected)
+  table, notes, spreads, chart = summarize(results, sizes, selected,
+                                          is_extended(selected))
   print()
   print(text_table(table, header_for(selected)))
   for i, note in enumerate(notes):
@@ -549,21 +661,57 @@ def main():
       "machine": machine_info(),
       "versions": versions,
       "generated": generated,
+      "uptime_before": uptime_before,
+      "uptime_after": _uptime(),
   }
   raw_path = os.path.abspath(args.raw) if args.raw else os.path.join(
       work, "results_tf2.json" if args.tf2 else "results.json")
   with open(raw_path, "w") as f:
     json.dump({"meta": meta, "results": results}, f, indent=1)
-  full = not args.quick and not args.only and impls == list(rows.IMPLS)
+  full = not args.quick and not args.only and impls == list(COLUMNS)
   default_name = "RESULTS_tf2.md" if args.tf2 else "RESULTS.md"
   out = args.results or (os.path.join(BENCH_DIR, default_name) if full
                          else os.path.join(work, default_name))
-  write_markdown(out, table, notes, spreads, meta, selected, sizes, raw_path)
+  chart_path = None
+  if is_extended(selected):
+    chart_path = draw_chart(chart, os.path.splitext(out)[0] + ".png", meta,
+                            work)
+  write_markdown(out, table, notes, spreads, meta, selected, sizes, raw_path,
+                 chart_path)
   print("\nbench: %.0f min; wrote %s and %s" %
         (minutes, os.path.relpath(out, ROOT), os.path.relpath(raw_path, ROOT)))
   errors = [(r, i) for r, per in results.items() for i, runs in per.items()
             for status, _ in runs if status == "error"]
   return 1 if errors else 0
+
+
+def _uptime():
+  """`uptime`'s output (load averages), or the load averages alone."""
+  try:
+    return subprocess.run(["uptime"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    return "load average: %.2f, %.2f, %.2f" % os.getloadavg()
+
+
+def draw_chart(chart, png_path, meta, work):
+  """Runs bench/plot.py in .venv/plot; returns `png_path` or None."""
+  if not os.path.exists(PLOT_PYTHON):
+    print("bench: no %s (tools/bootstrap.sh plot); no chart" %
+          os.path.relpath(PLOT_PYTHON, ROOT))
+    return None
+  data = os.path.join(work, "chart.json")
+  with open(data + ".tmp", "w") as f:
+    json.dump({"metrics": chart, "command": meta["command"],
+               "date": meta["date"]}, f, indent=1)
+  os.replace(data + ".tmp", data)
+  proc = subprocess.run([PLOT_PYTHON, os.path.join(BENCH_DIR, "plot.py"),
+                         data, png_path], capture_output=True, text=True,
+                        check=False)
+  if proc.returncode:
+    print("bench: plot.py failed: %s" % proc.stderr.strip()[-500:])
+    return None
+  return png_path
 
 
 def vars_of(sizes_obj):

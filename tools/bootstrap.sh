@@ -11,8 +11,10 @@
 #   .venv/ref_modern
 #                 tensorflow_hub 0.16.1 on top of .venv/modern (the same for
 #                 the TF2 APIs on TF 2.21: hub.load, hub.KerasLayer)
+#   .venv/plot    matplotlib only (requirements/plot.txt): bench/run.py draws
+#                 bench/RESULTS.png with it; independent of the TF venvs
 #
-# Usage: tools/bootstrap.sh [legacy|modern|ref|ref_modern ...]   (default: all four)
+# Usage: tools/bootstrap.sh [legacy|modern|ref|ref_modern|plot ...]   (default: all five)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -124,8 +126,17 @@ bootstrap_ref_modern() {
   echo "$stamp" > .venv/ref_modern/.stamp
 }
 
+bootstrap_plot() {
+  local stamp; stamp="$(stamp_of bootstrap_plot requirements/plot.txt)"
+  venv_current plot "$stamp" && return 0
+  echo "bootstrap: creating .venv/plot (matplotlib for bench/RESULTS.png)"
+  make_venv plot
+  .venv/plot/bin/pip install "${PIP_FLAGS[@]}" -r requirements/plot.txt
+  echo "$stamp" > .venv/plot/.stamp
+}
+
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(legacy modern ref ref_modern)
+[[ ${#targets[@]} -gt 0 ]] || targets=(legacy modern ref ref_modern plot)
 for t in "${targets[@]}"; do
   "bootstrap_$t"
 done
