@@ -4,6 +4,7 @@ Each check runs in a fresh interpreter, because what matters is what an
 import pulls in from nothing.
 """
 
+import ast
 import os
 import re
 import subprocess
@@ -74,6 +75,72 @@ class PrivateTensorFlowApiTest(absltest.TestCase):
         "from tensorflow.python.ops import ref_variable"))
     self.assertTrue(_PRIVATE_CALL.search("op._set_device(d)"))
     self.assertFalse(_PRIVATE_CALL.search("tf.compat.v1.import_graph_def("))
+
+
+def _module_level_imports(package_roots):
+  """module -> our modules it imports at import time (from the source)."""
+  paths = {}
+  for package in package_roots:
+    for path in _python_files(package):
+      name = os.path.relpath(path, _REPO)[:-len(".py")].replace(os.sep, ".")
+      paths[name[:-len(".__init__")] if name.endswith(".__init__")
+            else name] = path
+  graph = {}
+  for name, path in paths.items():
+    with open(path) as f:
+      tree = ast.parse(f.read())
+    deps = set()
+    for node in tree.body:
+      if isinstance(node, ast.Import):
+        deps.update(a.name for a in node.names if a.name in paths)
+      elif isinstance(node, ast.ImportFrom) and node.module and not (
+          node.level):
+        subs = {"%s.%s" % (node.module, a.name) for a in node.names} & set(
+            paths)
+        deps.update(subs or ({node.module} & set(paths)))
+    graph[name] = deps - {name}
+  return graph
+
+
+def _a_cycle(graph):
+  """One import cycle of `graph` as a list of modules, or None."""
+  state, stack = {}, []
+
+  def visit(name):
+    state[name] = "open"
+    stack.append(name)
+    for dep in sorted(graph.get(name, ())):
+      if state.get(dep) == "open":
+        return stack[stack.index(dep):] + [dep]
+      if dep not in state:
+        found = visit(dep)
+        if found:
+          return found
+    stack.pop()
+    state[name] = "done"
+    return None
+
+  for name in sorted(graph):
+    if name not in state:
+      found = visit(name)
+      if found:
+        return found
+  return None
+
+
+class ImportCycleTest(absltest.TestCase):
+
+  def test_no_module_imports_itself_back(self):
+    # Module-level imports only: what runs when a module is first imported
+    # (a package's re-exports of its own submodules are not edges back).
+    graph = _module_level_imports(("hub_tf1", "estimator_integration"))
+    self.assertGreater(len(graph), 50)
+    self.assertIsNone(_a_cycle(graph))
+
+  def test_the_check_finds_a_cycle(self):
+    self.assertEqual(_a_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}),
+                     ["a", "b", "c", "a"])
+    self.assertIsNone(_a_cycle({"a": {"b"}, "b": set()}))
 
 
 class ImportLayeringTest(absltest.TestCase):
