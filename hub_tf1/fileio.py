@@ -8,10 +8,20 @@ written to a uniquely named temporary sibling and renamed into place.  Using
 
 import contextlib
 import os
+import re
 import uuid
 from typing import IO, Iterator
 
 import tensorflow as tf
+
+
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def url_scheme(path: str) -> str:
+  """The `scheme` of a `scheme://...` path as written, or "" for a plain path."""
+  match = _URL_SCHEME.match(path)
+  return match.group(1) if match else ""
 
 
 def temp_sibling(path: str, tag: str = "tmp") -> str:

@@ -30,7 +30,6 @@ With a checkpoint, each variable's initializer assigns it from a `RestoreV2`:
 import collections
 import dataclasses
 import os
-import re
 from typing import Dict, List, Set, Tuple
 
 import numpy as np
@@ -38,6 +37,7 @@ import tensorflow as tf
 from tensorflow.core.framework import variable_pb2
 
 from hub_tf1 import _tf_internal
+from hub_tf1 import fileio
 from hub_tf1.format import checkpoint_check
 from hub_tf1.format import variables as variables_lib
 from hub_tf1.module import graph_analysis
@@ -133,19 +133,21 @@ def _restore_graph_def(graph: tf.Graph, scope: str, sub_scope: str,
   graph_def = tf.compat.v1.GraphDef()
   input_map, assigns, part_names = {}, [], []
   prefix = tf.compat.as_bytes("loc:@%s/" % scope)
-  # (restore node name, device, entries): one per local device, one per
-  # variable part on other tasks (device "" leaves it to device functions).
+  # (restore node name, device, entries, remote): one per local device, one
+  # per chunk of variable parts on other tasks read here (remote; device ""
+  # leaves it to device functions).
   reads = []
   read_here = _reads_remote_here(checkpoint_path)
   for device in sorted(by_device):
     if read_here and _on_other_task(device):
       for chunk in _chunks(by_device[device]):
-        reads.append(("%s/read_%d" % (sub_scope, len(reads)), "", chunk))
+        reads.append(("%s/read_%d" % (sub_scope, len(reads)), "", chunk,
+                      True))
     else:
       reads.append(("%s/restore_%d" % (sub_scope, len(reads)), device,
-                    by_device[device]))
+                    by_device[device], False))
   previous_remote_assigns, remote_assigns = [], []
-  for restore, device, entries in reads:
+  for restore, device, entries, remote in reads:
     for field, value in (
         ("prefix", checkpoint_path),  # A scalar, as RestoreV2 requires.
         ("tensor_names", [key for key, _, _ in entries]),
@@ -159,7 +161,6 @@ def _restore_graph_def(graph: tf.Graph, scope: str, sub_scope: str,
     node.input.extend("%s/%s" % (restore, f)
                       for f in ("prefix", "tensor_names", "shape_and_slices"))
     node.attr["dtypes"].list.type.extend(part.dtype for _, part, _ in entries)
-    remote = read_here and _on_other_task(entries[0][2].device)
     if remote:
       node.input.extend("^" + a for a in previous_remote_assigns)
       remote_assigns = []
@@ -231,8 +232,7 @@ def _reads_remote_here(checkpoint_path: str) -> bool:
         REMOTE_RESTORE_ENV, choice, ", ".join(_REMOTE_RESTORE_CHOICES)))
   if choice != "auto":
     return choice == "here"
-  match = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://", checkpoint_path)
-  return (match.group(1).lower() if match else "") in _LOCAL_SCHEMES
+  return fileio.url_scheme(checkpoint_path).lower() in _LOCAL_SCHEMES
 
 
 def _on_other_task(device: str) -> bool:

@@ -33,6 +33,7 @@ from typing import Callable, Tuple, Union
 
 import tensorflow as tf
 
+from hub_tf1 import fileio
 from hub_tf1.resolving import cache
 from hub_tf1.resolving import config
 from hub_tf1.resolving import errors
@@ -43,7 +44,6 @@ _HTTP_PREFIXES = ("http://", "https://")
 _TARBALL_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 _HUB_CN = "https://hub.tensorflow.google.cn/"
 _GCS_CN = "https://gcs.tensorflow.google.cn/tfhub-modules/%s.tar.gz"
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 # A resolver turns a handle into the path of a module directory.
 ResolveFn = Callable[[str], str]
@@ -182,8 +182,7 @@ def resolve_path(handle: str) -> str:
   try:
     exists = tf.io.gfile.exists(handle)
   except tf.errors.UnimplementedError:
-    match = _SCHEME.match(handle)
-    scheme = match.group(1) if match else handle.split(":", 1)[0]
+    scheme = fileio.url_scheme(handle) or handle.split(":", 1)[0]
     raise _unsupported(
         handle, "File system scheme %r not implemented (file: %r): no file "
         "system or resolver handles it" % (scheme, handle),
