@@ -84,10 +84,9 @@ class Variant(object):
           _tf_internal.variable_accessed(self.node_variables[node.name])
     for function_def in graph_def.library.function:
       _tf_internal.add_function_def(function_def)
-    if not contexts:
-      return tf.compat.v1.import_graph_def(
-          graph_def, input_map=input_map, return_elements=fetches, name="")
-    scope = graph.unique_name("hub_tf1_module", mark_as_used=False)
+    # Contexts are restored by name: give their ops a scope of their own.
+    scope = graph.unique_name("hub_tf1_module",
+                              mark_as_used=False) if contexts else ""
     results = tf.compat.v1.import_graph_def(
         graph_def, input_map=input_map, return_elements=fetches, name=scope)
     state_lib.restore_contexts(graph, contexts, scope)
@@ -154,11 +153,10 @@ class Variant(object):
                                tensor_info.flatten_value(inputs[k])):
           feeds[name] = value
       imported = [n for n in fetch_names if n not in feeds]
-      ups = [u for u in plan.update_ops]
       results = self.run_graph(plan.graph_def,
                                {k: v for k, v in feeds.items()
                                 if graph_analysis.node_of(k) in plan.imported},
-                               imported + ups, signature,
+                               imported + list(plan.update_ops), signature,
                                contexts=plan.contexts)
       tensors = dict(zip(imported, results[:len(imported)]))
       tensors.update(feeds)
@@ -172,15 +170,17 @@ class Variant(object):
     function = tf.function(body, autograph=False)
     loop_ops = sorted({n.op for n in plan.graph_def.node}
                       & graph_rewrite.V1_LOOP_OPS)
-    used = [v for n, v in sorted(self.node_variables.items())
-            if n in {node.name for node in plan.graph_def.node}]
-    guarded = loop_ops and self.loaded.guard_loop_gradients
-    run = function if not guarded else _without_gradient(
-        function, used, "%s: no gradients through TF1 while loops (ops %s) in TF2: "
-        "TF2 functions build control flow v2 gradients only. Fine-tune this "
-        "module with hub_tf1.Module in tf.compat.v1 graph mode, or use it "
-        "frozen (trainable=False, inputs not differentiated)."
-        % (self.where(signature), ", ".join(loop_ops)))
+    run = function
+    if loop_ops and self.loaded.guard_loop_gradients:
+      in_graph = {node.name for node in plan.graph_def.node}
+      run = _without_gradient(
+          function,
+          [v for n, v in sorted(self.node_variables.items()) if n in in_graph],
+          "%s: no gradients through TF1 while loops (ops %s) in TF2: TF2 "
+          "functions build control flow v2 gradients only. Fine-tune this "
+          "module with hub_tf1.Module in tf.compat.v1 graph mode, or use it "
+          "frozen (trainable=False, inputs not differentiated)."
+          % (self.where(signature), ", ".join(loop_ops)))
 
     def call(*args, **kwargs):
       if args:
