@@ -1,4 +1,7 @@
-"""What the module layer derives from a ModuleSpec, cached per spec.
+"""What later layers derive from a ModuleSpec, cached per spec.
+
+Used by the module layer (graph analyses, apply plans) and by the op scan
+(its findings); a top-level utility, like fileio.py, so any layer may use it.
 
 Rules of this file:
 * Keys are the spec object (weakly: a spec that is no longer used takes its
@@ -10,8 +13,8 @@ Rules of this file:
   grow without bound, and a dropped entry is only recomputed.
 * Thread-safe: a lock guards the maps; a factory runs outside it, so two
   threads may both compute an entry, and the first stored wins.
-* ModuleSpec itself knows nothing of this cache (the spec layer sits below
-  the module layer).
+* ModuleSpec itself knows nothing of this cache: it imports nothing of
+  hub_tf1, and what a spec caches for itself (its signature infos) it keeps.
 """
 
 import collections

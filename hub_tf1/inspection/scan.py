@@ -16,13 +16,12 @@ Rules of this file:
 
 import dataclasses
 import os
-import threading
 from typing import Dict, Iterable, List, Optional, Set, Tuple
-import weakref
 
 from tensorflow.core.protobuf import meta_graph_pb2
 
 from hub_tf1 import errors
+from hub_tf1 import spec_cache
 from hub_tf1.format import meta_graph as meta_graph_lib
 from hub_tf1.inspection import op_policy
 
@@ -260,19 +259,10 @@ def scan_meta_graphs(
   return result
 
 
-# Findings by spec: one entry per live ModuleSpec (weak keys), never changed.
-_scanned: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_scanned_lock = threading.Lock()
-
-
 def scan_spec(spec) -> List[Finding]:
   """Findings of a ModuleSpec (computed once per spec object)."""
-  with _scanned_lock:
-    if spec in _scanned:
-      return _scanned[spec]
-  findings = scan_meta_graphs(spec.meta_graphs())
-  with _scanned_lock:
-    return _scanned.setdefault(spec, findings)
+  return spec_cache.get(spec, "op_scan",
+                        lambda: scan_meta_graphs(spec.meta_graphs()))
 
 
 def is_strict(policy: Optional[str]) -> bool:

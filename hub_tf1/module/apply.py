@@ -25,8 +25,8 @@ from typing import Dict, List, Set, Tuple
 import tensorflow as tf
 
 from hub_tf1 import _tf_internal
+from hub_tf1 import spec_cache
 from hub_tf1.module import graph_analysis
-from hub_tf1.module import spec_cache
 from hub_tf1.module import state as state_lib
 from hub_tf1.spec import tensor_info
 

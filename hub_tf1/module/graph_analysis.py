@@ -15,9 +15,9 @@ from tensorflow.core.protobuf import control_flow_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 
 from hub_tf1 import _tf_internal
+from hub_tf1 import spec_cache
 from hub_tf1.format import meta_graph as meta_graph_lib
 from hub_tf1.format import variables as variables_lib
-from hub_tf1.module import spec_cache
 from hub_tf1.spec import create
 from hub_tf1.spec import tensor_info
 

@@ -99,7 +99,7 @@ class ModuleSpec(object):
     """Caches what this spec derives from its own graphs (signature infos).
 
     Bounded by the spec itself: one entry per signature and direction.
-    Derived objects of later layers are cached there (module/spec_cache.py).
+    Derived objects of later layers are cached there (hub_tf1/spec_cache.py).
     """
     if key not in self._memo:
       self._memo[key] = factory()
