@@ -4,7 +4,7 @@
 
 CHART_JSON is what run.py's summarize() collects per metric: the ratios
 hub_tf1/original, hub_tf1/floor and hub_tf1@2.21/floor@2.21 and the metric's
-targets.  The chart has one group of horizontal bars per metric on a log
+targets (the TF2 rows, tf2_*, have no @2.21 ratio).  The chart has one group of horizontal bars per metric on a log
 scale, a line at 1x and a tick at each target.  Runs in .venv/plot (matplotlib
 only, requirements/plot.txt); never imported by TensorFlow code.
 """
@@ -20,9 +20,10 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-imp
 
 # (key in the chart data, legend label, colour, key of its target or None).
 SERIES = (
-    ("vs_original", "hub_tf1 / original (TF 2.15)", "#1f77b4",
-     "max_vs_original"),
-    ("vs_floor", "hub_tf1 / floor (TF 2.15)", "#ff7f0e", "max_vs_floor"),
+    ("vs_original", "hub_tf1 / original (0.15 on TF 2.15; tf2_* rows: "
+     "0.16.1 on TF 2.21)", "#1f77b4", "max_vs_original"),
+    ("vs_floor", "hub_tf1 / floor (TF 2.15; tf2_* rows: see the table)",
+     "#ff7f0e", "max_vs_floor"),
     ("vs_floor_modern", "hub_tf1@2.21 / floor@2.21", "#2ca02c",
      "max_vs_floor"),
 )

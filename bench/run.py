@@ -14,7 +14,8 @@ floor measurements on TF 2.21 (columns hub_tf1@2.21 and floor@2.21,
 .venv/plot (RESULTS.png beside RESULTS.md).  The TF2 rows (tf2_*) run
 hub_tf1 and the floor in .venv/modern and the original (tensorflow_hub 0.16.1)
 in .venv/ref_modern; their floor loads the modules as hub_tf1.tf2.convert
-writes them, converted once into <work>/converted/.  The implementations are
+writes them, converted once into <work>/converted/.  They get a table of
+their own after the TF1 API rows' (--tf2 runs them alone).  The implementations are
 interleaved within each repetition, in a rotating order, because the machine
 is noisy; the table shows medians over the repetitions.
 
@@ -388,11 +389,9 @@ def is_extended(selected):
 
 
 def header_for(selected):
-  """HEADER, naming issue 12 (TF2) when every selected row is a TF2 row."""
+  """The header of a table of `selected`: the TF2 rows' has no @2.21 columns."""
   if selected and all(r.env == "modern" for r in selected):
     return HEADER[:7] + ["target (issue 12)"] + HEADER[8:]
-  if any(r.env == "modern" for r in selected):
-    return EXTENDED_HEADER[:-2] + ["target (issues 6, 12, 16)", "n"]
   return EXTENDED_HEADER
 
 
@@ -430,17 +429,64 @@ def floor_notes(selected, sizes):
                    for r in selected)
 
 
-def write_markdown(path, table, notes, spreads, meta, selected, sizes,
-                   raw_path, chart_path=None):
+def sections_of(selected):
+  """The selected rows by table: the TF1-API rows, then the TF2 rows.
+
+  The two have different originals (tensorflow_hub 0.15 on TF 2.15, 0.16.1
+  on TF 2.21) and columns, so each gets a table of its own.
+  """
+  legacy = [r for r in selected if r.env == "legacy"]
+  modern = [r for r in selected if r.env == "modern"]
+  return [group for group in (legacy, modern) if group]
+
+
+def _section_intro(group, only_section):
+  """Heading (unless the file has one table) and what the columns mean."""
+  if group[0].env == "legacy":
+    lines = [] if only_section else [
+        "## TF1 API rows: hub_tf1 vs tensorflow_hub 0.15 (TF 2.15.1)", ""]
+    return lines + [
+        "Columns `hub_tf1@2.21` and `floor@2.21`: the same measurement on "
+        "TensorFlow 2.21 (`.venv/modern`, tf.compat.v1 graph mode; no "
+        "original exists there).  `hub_tf1@2.21/floor@2.21` shows a "
+        "regression of hub_tf1 on current TensorFlow, `hub_tf1@2.21/hub_tf1` "
+        "the change of TensorFlow itself; the target column adds the floor "
+        "target's verdict on 2.21 (`2.21: ok|MISSED`).  Targets: issue 6 "
+        "and, for the BERT and ELMo rows, issue 16.",
+        ""]
+  lines = [] if only_section else [
+      "## TF2 rows (issue 12): hub_tf1 vs tensorflow_hub 0.16.1 on "
+      "TensorFlow 2.21", ""]
+  return lines + [
+      "Here `hub_tf1` runs in `.venv/modern` (TF 2.21, Keras 3) and "
+      "`original` is tensorflow_hub 0.16.1 with tf-keras "
+      "(`.venv/ref_modern`), loading the same module files; what the floor "
+      "runs, and where, is named per row below.  Targets: issue 12.",
+      ""]
+
+
+def write_markdown(path, sections, meta, sizes, raw_path, chart_path=None):
+  """Writes the results file: one table (with notes) per section.
+
+  Args:
+    path: the markdown file, replaced atomically.
+    sections: dicts with "rows" (the rows.Row list), "table", "notes" and
+      "spreads" (summarize's results for those rows).
+    meta: the run's facts (command, date, machine, versions, ...).
+    sizes: the size set, as a dict.
+    raw_path: the per-repetition JSON, named at the end.
+    chart_path: the PNG to link, or None.
+  """
   m = meta["machine"]
   versions = meta["versions"]
-  header = header_for(selected)
-  tf2_only = not is_extended(selected)
+  modern_only = all(sec["rows"][0].env == "modern" for sec in sections)
   heading = ("# Benchmark results: hub_tf1 vs tensorflow_hub 0.15 vs plain "
              "TensorFlow")
-  if tf2_only:
+  if modern_only:
     heading = ("# Benchmark results (TF2 rows): hub_tf1 vs tensorflow_hub "
                "0.16.1 on TensorFlow 2.21 vs plain TensorFlow")
+  elif len(sections) > 1:
+    heading += " (and, for the TF2 rows, tensorflow_hub 0.16.1 on TF 2.21)"
   lines = [
       heading,
       "",
@@ -481,39 +527,26 @@ def write_markdown(path, table, notes, spreads, meta, selected, sizes,
       "= peak during it (VmHWM, reset before it) minus before, *peak RSS* = "
       "the process's absolute peak (TensorFlow itself accounts for a few "
       "hundred MB of it).  Small print after a median: min-max over the "
-      "repetitions.  Ratios are computed from the medians; targets are those "
-      "of issue %s." % ("12 (TF2 rows)" if tf2_only else
-                        "6 and, for the BERT and ELMo rows, 16"),
+      "repetitions.  Ratios are computed from the medians.",
       "",
   ]
-  if not tf2_only:
-    lines += [
-        "Columns `hub_tf1@2.21` and `floor@2.21`: the same measurement on "
-        "TensorFlow 2.21 (`.venv/modern`, tf.compat.v1 graph mode; no "
-        "original exists there).  `hub_tf1@2.21/floor@2.21` shows a "
-        "regression of hub_tf1 on current TensorFlow, `hub_tf1@2.21/hub_tf1` "
-        "the change of TensorFlow itself; the target column adds the floor "
-        "target's verdict on 2.21 (`2.21: ok|MISSED`).",
-        "",
-    ]
   if chart_path:
     lines += ["![hub_tf1/original, hub_tf1/floor and hub_tf1@2.21/floor@2.21 "
               "per metric, log scale, with the targets](%s)" %
               os.path.relpath(chart_path, os.path.dirname(path)), "",
               "Chart: `%s` (log-scale ratios; ticks = targets)." %
               os.path.relpath(chart_path, ROOT), ""]
+  for sec in sections:
+    group = sec["rows"]
+    lines += _section_intro(group, len(sections) == 1)
+    lines += [markdown_table(sec["table"], sec["spreads"], header_for(group)),
+              ""]
+    if sec["notes"]:
+      lines += ["Notes:", ""] + ["%d. %s" % (i + 1, n)
+                                 for i, n in enumerate(sec["notes"])] + [""]
+    lines += ["What the floor column does:", "",
+              floor_notes(group, sizes), ""]
   lines += [
-      markdown_table(table, spreads, header),
-      "",
-  ]
-  if notes:
-    lines += ["Notes:", ""] + ["%d. %s" % (i + 1, n)
-                               for i, n in enumerate(notes)] + [""]
-  lines += [
-      "What the floor column does:",
-      "",
-      floor_notes(selected, sizes),
-      "",
       "Raw per-repetition values: `%s` (not committed)." %
       os.path.relpath(raw_path, ROOT),
       "",
@@ -534,9 +567,9 @@ def main():
   parser.add_argument("--only", default="",
                       help="comma-separated row names (see --list)")
   parser.add_argument("--tf2", action="store_true",
-                      help="the TF2 rows (tf2_*, issue 12) instead of the "
-                      "default TF1 rows; a full run of them writes "
-                      "bench/RESULTS_tf2.md")
+                      help="only the TF2 rows (tf2_*, issue 12); writes "
+                      "<work>/RESULTS_tf2.md (the default run has them in "
+                      "bench/RESULTS.md)")
   parser.add_argument("--impls", default=",".join(COLUMNS),
                       help="comma-separated subset of %s (the @2.21 "
                       "columns: the legacy rows on TF 2.21)" %
@@ -566,8 +599,8 @@ def main():
     for r in rows.ROWS:
       print("%-22s %s" % (r.name, rows.title(r, vars_of(rows.FULL))))
     return 0
-  # The TF2 rows run only when asked for (--tf2 or --only).
-  selected = [r for r in rows.ROWS if (r.env == "modern") == args.tf2]
+  # The default run: every row; --tf2: the TF2 rows alone.
+  selected = [r for r in rows.ROWS if r.env == "modern" or not args.tf2]
   if args.only:
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in rows.ROWS_BY_NAME]
@@ -646,12 +679,18 @@ def main():
               flush=True)
   shutil.rmtree(tmp_root, ignore_errors=True)
 
-  table, notes, spreads, chart = summarize(results, sizes, selected,
-                                          is_extended(selected))
-  print()
-  print(text_table(table, header_for(selected)))
-  for i, note in enumerate(notes):
-    print("(%d) %s" % (i + 1, note))
+  sections = []
+  chart = []
+  for group in sections_of(selected):
+    table, notes, spreads, group_chart = summarize(
+        results, sizes, group, is_extended(group))
+    sections.append({"rows": group, "table": table, "notes": notes,
+                     "spreads": spreads})
+    chart += group_chart
+    print()
+    print(text_table(table, header_for(group)))
+    for i, note in enumerate(notes):
+      print("(%d) %s" % (i + 1, note))
   minutes = (time.time() - started) / 60
   cmd = "bash bench/run.sh" + "".join(" " + a for a in sys.argv[1:])
   meta = {
@@ -670,14 +709,15 @@ def main():
     json.dump({"meta": meta, "results": results}, f, indent=1)
   full = not args.quick and not args.only and impls == list(COLUMNS)
   default_name = "RESULTS_tf2.md" if args.tf2 else "RESULTS.md"
+  # Only the default run (every row, every column) writes bench/RESULTS.md.
+  full = full and not args.tf2
   out = args.results or (os.path.join(BENCH_DIR, default_name) if full
                          else os.path.join(work, default_name))
   chart_path = None
-  if is_extended(selected):
+  if chart:
     chart_path = draw_chart(chart, os.path.splitext(out)[0] + ".png", meta,
                             work)
-  write_markdown(out, table, notes, spreads, meta, selected, sizes, raw_path,
-                 chart_path)
+  write_markdown(out, sections, meta, sizes, raw_path, chart_path)
   print("\nbench: %.0f min; wrote %s and %s" %
         (minutes, os.path.relpath(out, ROOT), os.path.relpath(raw_path, ROOT)))
   errors = [(r, i) for r, per in results.items() for i, runs in per.items()
