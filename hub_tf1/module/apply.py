@@ -101,9 +101,9 @@ class ApplyPlan:
   control_state: List[str]  # State nodes used as control inputs.
   # (node, its colocation targets) for every node of the module graph, in
   # graph order, colocated with a node some of whose outputs are fed (state
-  # or signature inputs), whether imported or not: see `_fix_colocation`.
+  # or signature inputs), whether imported or not (but not a node left out
+  # that is colocated with state nodes only): see `_fix_colocation`.
   colocated: List[Tuple[str, List[str]]]
-  implicit_colocation: List[str]  # Nodes whose `_class` import clears.
   fed_nodes: Set[str]  # Nodes imported as placeholders.
   imported: Set[str]  # Every node of graph_def.
   contexts: list
@@ -141,17 +141,24 @@ def build_plan(analysis, signature_def, trainable: bool) -> ApplyPlan:
   names |= analysis.closure(
       [graph_analysis.node_of(t) for t in analysis.asset_tensors], stop)
   fed_nodes = (replace | analysis.state_nodes) & names
-  graph_def = analysis.sub_graph_def(names, as_placeholders=frozenset(fed_nodes))
-  control_state = sorted({
-      graph_analysis.node_of(i) for node in graph_def.node for i in node.input
-      if i.startswith("^") and graph_analysis.node_of(i) in analysis.state_nodes
-      and graph_analysis.node_of(i) in names})
+  # No self-colocation markers: imported ops keep the module's `_class`
+  # attributes as they are, with nothing to clear after each import.
+  graph_def = analysis.sub_graph_def(
+      names, as_placeholders=frozenset(fed_nodes), self_colocation=False)
+  control_sources = {graph_analysis.node_of(i) for node in graph_def.node
+                     for i in node.input if i.startswith("^")}
+  control_state = sorted(control_sources & analysis.state_nodes & names)
   fed_sources = ({graph_analysis.node_of(t) for t in input_tensors} |
                  analysis.state_nodes)
+  # A node left out of the import matters only for the ambiguity check, which
+  # a state node (one output, fed once) never fails: such nodes colocated
+  # with state nodes alone (a module's variable initializers) are left out,
+  # so each call looks at the fed tensors of the other targets only.
   colocated = sorted(
       ((n, targets) for n, targets in analysis.colocation.items()
        if n not in replace and n not in analysis.state_nodes and
-       any(t in fed_sources for t in targets)),
+       any(t in fed_sources for t in targets) and
+       (n in names or any(t not in analysis.state_nodes for t in targets))),
       key=lambda item: analysis.position[item[0]])
   return ApplyPlan(
       graph_def=graph_def,
@@ -163,8 +170,6 @@ def build_plan(analysis, signature_def, trainable: bool) -> ApplyPlan:
       state_inputs=sorted("%s:0" % n for n in analysis.state_nodes & names),
       control_state=control_state,
       colocated=colocated,
-      implicit_colocation=analysis.implicit_colocation(
-          names, frozenset(fed_nodes)),
       fed_nodes=fed_nodes,
       imported=names,
       contexts=analysis.contexts_within(names),
@@ -225,6 +230,8 @@ def _fix_colocation(graph: tf.Graph, plan: ApplyPlan, scope: str,
   Raises:
     ValueError: an ambiguous rewrite, naming both candidate groups.
   """
+  if not plan.colocated:
+    return
   sources = {t for _, targets in plan.colocated for t in targets}
   rewrites = _colocation_rewrites(graph, plan, scope, feed_map, sources)
   prefix = tf.compat.as_bytes("%s/" % scope)
@@ -324,8 +331,7 @@ def apply_signature(module_state, spec, tags, trainable: bool, name: str,
       graph_def = type(graph_def)()
       graph_def.CopyFrom(plan.graph_def)
       state_lib.rewrite_shared_names(graph_def, scope)
-    state_lib.import_sub_graph(graph_def, scope, import_map,
-                               plan.implicit_colocation)
+    state_lib.import_sub_graph(graph_def, scope, import_map)
   _fix_colocation(graph, plan, scope, signature, feed_map)
   state_lib.restore_contexts(graph, plan.contexts, scope)
   for tensor_name in plan.asset_tensors:

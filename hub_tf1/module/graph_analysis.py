@@ -130,22 +130,29 @@ class GraphAnalysis(object):
     Follows data and control inputs, colocation targets, and whole TF1
     control-flow contexts (their ops are restored together).
     """
+    # Runs on the first application of each signature (apply.build_plan):
+    # inputs are split inline and pushed only when not yet seen.
+    nodes, colocation, context_of = self.nodes, self.colocation, self.context_of
     seen: Set[str] = set()
     contexts_done: Set[int] = set()
-    todo = [r for r in roots]
+    todo = list(roots)
     while todo:
       name = todo.pop()
       if name in seen:
         continue
-      if name not in self.nodes:
+      node = nodes.get(name)
+      if node is None:
         raise ValueError("Module graph has no node %r." % name)
       seen.add(name)
       if name in stop:
         continue
-      node = self.nodes[name]
-      todo.extend(node_of(i) for i in node.input)
-      todo.extend(self.colocation.get(name, ()))
-      for index in self.context_of.get(name, ()):
+      for source in node.input:
+        source = (source[1:] if source.startswith("^") else
+                  source).partition(":")[0]
+        if source not in seen:
+          todo.append(source)
+      todo.extend(colocation.get(name, ()))
+      for index in context_of.get(name, ()):
         if index not in contexts_done:
           contexts_done.add(index)
           todo.extend(self.contexts[index].members)
@@ -156,11 +163,23 @@ class GraphAnalysis(object):
 
   def sub_graph_def(self, names: Set[str],
                     as_placeholders: FrozenSet[str] = frozenset(),
-                    with_library: bool = True) -> graph_pb2.GraphDef:
+                    with_library: bool = True,
+                    self_colocation: bool = True) -> graph_pb2.GraphDef:
     """A GraphDef of `names`; nodes in `as_placeholders` become inputs.
 
     Those nodes are replaced by argument-less Placeholders: their outputs are
     remapped to the caller's tensors on import, so only the names remain.
+
+    Args:
+      names: the nodes to copy.
+      as_placeholders: nodes of `names` to replace by Placeholders.
+      with_library: copy the module graph's function library.
+      self_colocation: give every node without a `_class` attribute a
+        self-colocation marker (see below); the importer must then clear it
+        again from the nodes `implicit_colocation` lists.
+
+    Returns:
+      The GraphDef, nodes in module graph order.
     """
     graph_def = graph_pb2.GraphDef()
     graph_def.versions.CopyFrom(self.meta_graph.graph_def.versions)
@@ -177,14 +196,19 @@ class GraphAnalysis(object):
       else:
         new_node = graph_def.node.add()
         new_node.CopyFrom(node)
-      if "_class" not in new_node.attr:
+      if self_colocation and "_class" not in new_node.attr:
         # Every op is colocated with itself anyway.  Saying so explicitly
         # spares TensorFlow's importer a failing attribute lookup (and the
-        # exception it builds) per imported op, a third or more of an
-        # import's Python time.  The marker is an import-time device only:
-        # `state.import_sub_graph` clears it again from the nodes that
-        # `implicit_colocation` lists, so the caller's graph holds no
-        # `_class` the module graph does not (as with the original).
+        # exception it builds) per imported op.  The marker is an import-time
+        # device only: `state.import_sub_graph` clears it again from the
+        # nodes that `implicit_colocation` lists, so the caller's graph holds
+        # no `_class` the module graph does not (as with the original).
+        # That pays off for a one-time import only: clearing costs about
+        # what the marker saves, and the cleared ops make every later import
+        # into the graph slower (TF 2.15, BERT: the 13th to 16th m(x) spend
+        # ~40% more in TF_GraphImportGraphDefWithResults), so repeated
+        # imports (apply.py) pass self_colocation=False.  Clearing also drops
+        # the groups a caller's `tf.compat.v1.colocate_with` gave those ops.
         new_node.attr["_class"].list.s.append(_COLOCATION_PREFIX +
                                               name.encode())
     return graph_def
