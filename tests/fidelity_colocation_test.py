@@ -13,8 +13,9 @@ Rules of this file:
   by placeholders, on the ops that both implementations import (hub_tf1
   imports a pruned sub-graph).
 - Imported ops carry a `_class` attribute exactly where the original's do,
-  with the same (scope-relative) values, and both agree on whether applying
-  under `tf.control_dependencies` changes the GraphDef.
+  with the same (scope-relative) values, also when the Module is created and
+  applied under the caller's `colocate_with`, and both agree on whether
+  applying under `tf.control_dependencies` changes the GraphDef.
 - The two create-time colocation errors raise the original's type and
   contain the first line of the original's message.
 """
@@ -97,10 +98,22 @@ def build(with_dependency):
       m(x)
     return g.as_graph_def()
 
+def build_colocated():
+  # Created and applied under the caller's colocate_with: every new op joins
+  # the caller's group, except where the module's graph says otherwise.
+  with tf.Graph().as_default() as g:
+    x = tf.compat.v1.placeholder(tf.float32, [None, 2], name="in")
+    c = tf.constant(1.0, name="c")
+    with tf.compat.v1.colocate_with(c):
+      m = hub.Module(state_spec, name="m")
+      m(x)
+    return g.as_graph_def()
+
 plain, dependent = build(False), build(True)
 emit("control_dependencies_same_graph", plain == dependent)
 scopes = [("m_apply_default", "apply"), ("m", "module")]
-for label, graph_def in (("plain", plain), ("dependent", dependent)):
+for label, graph_def in (("plain", plain), ("dependent", dependent),
+                         ("colocated", build_colocated())):
   emit(label + "_ops", sorted(n.name for n in graph_def.node))
   emit(label + "_class", {
       n.name: [relative(v, scopes) for v in n.attr["_class"].list.s]
@@ -192,7 +205,7 @@ class ColocationFidelityTest(fidelity_lib.BothRunsTestCase):
 
   def test_imported_ops_carry_class_where_the_originals_do(self):
     ref, ours = self.results()
-    for label in ("plain", "dependent"):
+    for label in ("plain", "dependent", "colocated"):
       common = set(ref[label + "_ops"]) & set(ours[label + "_ops"])
       self.assertIn("m_apply_default/r", common)
       ref_class, our_class = ref[label + "_class"], ours[label + "_class"]
