@@ -248,10 +248,15 @@ ROWS += [
         "{batch}, small MLP",
         "the same SGD step in TF1 graph mode: hub_tf1.Module(trainable=True) "
         "+ GradientDescentOptimizer in .venv/legacy (TF 2.15); original: "
-        "n/a, 0.16.1 refuses trainable=True for TF1 Hub modules",
+        "n/a, 0.16.1 refuses trainable=True for TF1 Hub modules; 'plain "
+        "TF2 step': the same MLP as tf.Variables, tf.function + "
+        "GradientTape + Keras SGD, interleaved in the same process (TF 2.21 "
+        "/ Keras 3 under hub_tf1, TF 2.15 / Keras 2 under floor)",
         (Metric("step_ms", "per step, median [ms]", None, 1.1),
          Metric("step_ms_p10", "per step, 10th pct [ms]"),
-         Metric("first_step_s", "1st step (tracing) [s]")),
+         Metric("first_step_s", "1st step (tracing) [s]"),
+         Metric("plain_step_ms", "plain TF2 step, same process, median [ms]"),
+         Metric("step_vs_plain", "per step / plain TF2 step [x]")),
         env="modern", floor_env="legacy", floor_uses_hub_tf1=True),
 ]
 
