@@ -15,6 +15,7 @@ import gc
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -506,18 +507,29 @@ def measure_real_use(args, hub, sizes, module_dir, module_name):
       t0 = time.perf_counter()
       sess.run(outputs[out_key], feed)
       result["run_s"] = time.perf_counter() - t0
-      t0 = time.perf_counter()
-      if hub is not None:
-        out = _tmp_out(args, "exported")
-        m.export(out, sess)
-      else:
-        t0 -= build_save_s
-        tf.io.gfile.makedirs(os.path.join(out, "variables"))
-        sess.run(save)
-        data = mg.SerializeToString()
-        with tf.io.gfile.GFile(os.path.join(out, "saved_model.pb"), "wb") as f:
-          f.write(data)
-      result["export_s"] = time.perf_counter() - t0
+      # Twice: the first export also pays for what it builds and adds to
+      # the live session (hub_tf1 and the original; the floor's op was built
+      # with the graph, its build time added), the second is the write alone.
+      for key in ("export_s", "export2_s"):
+        t0 = time.perf_counter()
+        if hub is not None:
+          m.export(_tmp_out(args, key), sess)
+        else:
+          if key == "export_s":
+            t0 -= build_save_s
+          else:
+            shutil.rmtree(out)
+            os.sync()
+            t0 = time.perf_counter()
+          tf.io.gfile.makedirs(os.path.join(out, "variables"))
+          sess.run(save)
+          data = mg.SerializeToString()
+          with tf.io.gfile.GFile(os.path.join(out, "saved_model.pb"),
+                                 "wb") as f:
+            f.write(data)
+        result[key] = time.perf_counter() - t0
+        if hub is not None and key == "export_s":
+          os.sync()  # The first export's pages are not the second's to flush.
   result["peak_mb"] = _status_mb("VmHWM")
   return result
 
