@@ -44,6 +44,23 @@ def _loaded_values(path, tags=None):
               for key, value in m.variable_map.items()}
 
 
+def _original_values(path):
+  """What tensorflow_hub 0.15 (.venv/ref) loads from `path`, as lists.
+
+  Module-relative key -> value (parts concatenated).
+  """
+  return fidelity_lib.run("""
+import numpy as np
+with tf.Graph().as_default():
+  m = hub.Module(%r)
+  with tf.compat.v1.Session() as session:
+    session.run(tf.compat.v1.global_variables_initializer())
+    emit("values", {k: (np.concatenate(session.run(v)).tolist()
+                        if isinstance(v, list) else session.run(v).tolist())
+                    for k, v in m.variable_map.items()})
+""" % path, reference=True)["values"]
+
+
 def _stored_slices(path, key, prefix=False):
   """The (start, length) ranges of the slices `key` is stored in, sorted.
 
@@ -419,16 +436,9 @@ class ModuleExportTest(tf.test.TestCase):
     self.assertAllClose(values["res/v"], [0.25, 0.5])
     fidelity_lib.skip_without_ref(self)
     # The original reads the two-shard export too.
-    ref = fidelity_lib.run("""
-with tf.Graph().as_default():
-  m = hub.Module(%r)
-  with tf.compat.v1.Session() as session:
-    session.run(tf.compat.v1.global_variables_initializer())
-    emit("values", {k: session.run(v).tolist()
-                    for k, v in m.variable_map.items()})
-""" % path, reference=True)
-    self.assertAllClose(ref["values"]["ref/v"], [3.0, -1.0])
-    self.assertAllClose(ref["values"]["res/v"], [0.25, 0.5])
+    ref = _original_values(path)
+    self.assertAllClose(ref["ref/v"], [3.0, -1.0])
+    self.assertAllClose(ref["res/v"], [0.25, 0.5])
 
   def test_reexport_sees_sparse_updates_and_ignores_control_dependencies(self):
     # The save ops are built on the first export and reused: a second export
@@ -482,19 +492,10 @@ with tf.Graph().as_default():
                           msg=name)
     fidelity_lib.skip_without_ref(self)
     # The original reads the one-SaveV2 export too.
-    ref = fidelity_lib.run("""
-import numpy as np
-with tf.Graph().as_default():
-  m = hub.Module(%r)
-  with tf.compat.v1.Session() as session:
-    session.run(tf.compat.v1.global_variables_initializer())
-    emit("values", {k: (np.concatenate(session.run(v)).tolist()
-                        if isinstance(v, list) else session.run(v).tolist())
-                    for k, v in m.variable_map.items()})
-""" % os.path.join(tmp, "second"), reference=True)
-    self.assertAllClose(ref["values"]["ref/v"], second["ref/v"])
-    self.assertAllClose(ref["values"]["res/v"], second["res/v"])
-    self.assertAllClose(ref["values"]["emb"], np.concatenate(second["emb"]))
+    ref = _original_values(os.path.join(tmp, "second"))
+    self.assertAllClose(ref["ref/v"], second["ref/v"])
+    self.assertAllClose(ref["res/v"], second["res/v"])
+    self.assertAllClose(ref["emb"], np.concatenate(second["emb"]))
 
   def test_module_without_variables(self):
     tmp = tm.make_temp_dir(self)
