@@ -28,6 +28,7 @@ from hub_tf1.format import meta_graph as meta_graph_lib
 from hub_tf1.format import module_files
 from hub_tf1.inspection import scan as scan_lib
 from hub_tf1.module import apply as apply_lib
+from hub_tf1.module import graph_analysis
 from hub_tf1.module import replicas as replicas_lib
 from hub_tf1.module import state as state_lib
 from hub_tf1.spec import loading
@@ -361,11 +362,11 @@ class Module(object):
     """
     if hasattr(self, "_cached_writer"):
       return self._cached_writer
-    entries = []  # (checkpoint key, variable), sorted by key.
-    for key, value in sorted(self._state.variable_map.items()):
-      entries.extend((key, v) for v in (value if isinstance(value, list)
-                                        else [value]))
-    devices = {variable.device for _, variable in entries}
+    variables_by_key = sorted(
+        (key, value if isinstance(value, list) else [value])
+        for key, value in self._state.variable_map.items())
+    devices = {v.device for _, variables in variables_by_key
+               for v in variables}
     graph = tf.compat.v1.get_default_graph()
     with graph.control_dependencies(None), tf.name_scope(
         self._state.scope + "/"):
@@ -376,22 +377,17 @@ class Module(object):
         writer = lambda session, prefix: saver.save(  # pylint: disable=g-long-lambda
             session, prefix, write_meta_graph=False, write_state=False)
       else:
+        # The parts the state made each key's variables from, in order.
+        parts = graph_analysis.analysis_for(self._spec,
+                                            self._tags).variable_parts
         prefix_input, save_op = _save_op(
-            [(key, _slice_spec(variable), variable)
-             for key, variable in entries])
+            [(key, part.slice_spec(), variable)
+             for key, variables in variables_by_key
+             for part, variable in zip(parts[key], variables)])
         writer = lambda session, prefix: session.run(  # pylint: disable=g-long-lambda
             save_op, {prefix_input: prefix})
     self._cached_writer = writer
     return writer
-
-
-def _slice_spec(variable: tf.Variable) -> str:
-  """The checkpoint slice spec of `variable` ("" unless it is a part)."""
-  variable_def = variable.to_proto()
-  if not variable_def.HasField("save_slice_info_def"):
-    return ""
-  return tf.Variable.SaveSliceInfo(
-      save_slice_info_def=variable_def.save_slice_info_def).spec
 
 
 def _save_op(entries) -> Tuple[tf.Tensor, tf.Operation]:
