@@ -131,7 +131,7 @@ class GraphAnalysis(object):
     control-flow contexts (their ops are restored together).
     """
     # Runs on the first application of each signature (apply.build_plan):
-    # inputs are split inline and pushed only when not yet seen.
+    # inputs are pushed only when not yet seen.
     nodes, colocation, context_of = self.nodes, self.colocation, self.context_of
     seen: Set[str] = set()
     contexts_done: Set[int] = set()
@@ -146,11 +146,8 @@ class GraphAnalysis(object):
       seen.add(name)
       if name in stop:
         continue
-      for source in node.input:
-        source = (source[1:] if source.startswith("^") else
-                  source).partition(":")[0]
-        if source not in seen:
-          todo.append(source)
+      todo.extend(source for source in map(node_of, node.input)
+                  if source not in seen)
       todo.extend(colocation.get(name, ()))
       for index in context_of.get(name, ()):
         if index not in contexts_done:
