@@ -28,6 +28,10 @@ setuptools.setup(
         "tensorflow>=2.15,<2.22",
         "absl-py",
         "protobuf",
+        # Module.export checksums streamed variables with it (hardware
+        # crc32c); without it exports use SaveV2 (hub_tf1/module/
+        # variable_writer.py).
+        "crc32c",
     ],
     extras_require={
         # The last Estimator build.  On TF 2.15 it must replace the

@@ -37,6 +37,7 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH_DIR)
 sys.path.insert(0, BENCH_DIR)
 
+import host_memory  # pylint: disable=g-import-not-at-top,wrong-import-position
 import rows  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 PYTHONS = {
@@ -501,6 +502,9 @@ def write_markdown(path, sections, meta, sizes, raw_path, chart_path=None):
       "after `%s`." % (meta.get("uptime_before", "?"),
                        meta.get("uptime_after", "?")),
       "",
+      "Host memory (bench/host_memory.py): %s." % meta.get(
+          "host_memory", "not recorded"),
+      "",
       "Versions:",
   ]
   for impl in versions:
@@ -559,6 +563,50 @@ def write_markdown(path, sections, meta, sizes, raw_path, chart_path=None):
 # ----------------------------------------------------------------------------
 
 
+def run_rows(selected, impls, args, work):
+  """Runs every repetition of every selected row; returns the results.
+
+  {row: {column: [(status, value), ...]}}
+  """
+  results = {}
+  # Per process: runs sharing a work directory do not share scratch space.
+  tmp_root = os.path.join(work, "tmp.%d" % os.getpid())
+  shutil.rmtree(tmp_root, ignore_errors=True)
+  try:
+    for row in selected:
+      reps = args.reps or (1 if args.quick else (
+          row.reps or (7 if row.heavy_io else 5)))
+      results[row.name] = {impl: [] for impl in COLUMNS}
+      columns = [c for c in impls if c in row_columns(row)]
+      for rep in range(reps):
+        order = columns[rep % len(columns):] + columns[:rep % len(columns)]
+        for impl in order:
+          extra = ["--row", row.name, "--work", work]
+          if args.quick:
+            extra.append("--quick")
+          # hub_tf1 being unimportable is reported once, not retried per rep.
+          previous = results[row.name][impl]
+          if previous and previous[-1][0] == "na":
+            previous.append(previous[-1])
+            continue
+          if not args.no_sync:
+            os.sync()  # No earlier run's dirty pages in the timed writes.
+          t0 = time.time()
+          status, value = run_worker(column_impl(impl), extra,
+                                     tmp=os.path.join(tmp_root, impl),
+                                     python=python_for_column(impl, row))
+          results[row.name][impl].append((status, value))
+          shown = (", ".join("%s=%s" % (k, fmt(v, k)) for k, v in value.items()
+                             if not isinstance(v, bool))
+                   if status == "ok" else value)
+          print("[%s rep %d/%d] %-8s %s  (%.0f s)" %
+                (row.name, rep + 1, reps, impl, shown, time.time() - t0),
+                flush=True)
+  finally:
+    shutil.rmtree(tmp_root, ignore_errors=True)
+  return results
+
+
 def main():
   parser = argparse.ArgumentParser(
       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -585,6 +633,10 @@ def main():
   parser.add_argument("--no-sync", action="store_true",
                       help="do not flush dirty pages (os.sync) before each "
                       "measurement")
+  parser.add_argument("--keep-page-reporting", action="store_true",
+                      help="leave the kernel's free page reporting on "
+                      "(bench/host_memory.py: by default the run stops it "
+                      "and touches free memory once)")
   parser.add_argument("--work", default="",
                       help="work directory (default bench/work/{full,quick})")
   parser.add_argument("--results", default="",
@@ -644,40 +696,10 @@ def main():
   generated = ensure_modules(work, sizes, args.quick, args.regenerate)
   ensure_converted(work, selected, args.quick, generated)
 
-  results = {}
-  # Per process: runs sharing a work directory do not share scratch space.
-  tmp_root = os.path.join(work, "tmp.%d" % os.getpid())
-  shutil.rmtree(tmp_root, ignore_errors=True)
-  for row in selected:
-    reps = args.reps or (1 if args.quick else (
-        row.reps or (7 if row.heavy_io else 5)))
-    results[row.name] = {impl: [] for impl in COLUMNS}
-    columns = [c for c in impls if c in row_columns(row)]
-    for rep in range(reps):
-      order = columns[rep % len(columns):] + columns[:rep % len(columns)]
-      for impl in order:
-        extra = ["--row", row.name, "--work", work]
-        if args.quick:
-          extra.append("--quick")
-        # hub_tf1 being unimportable is reported once, not retried per rep.
-        previous = results[row.name][impl]
-        if previous and previous[-1][0] == "na":
-          previous.append(previous[-1])
-          continue
-        if not args.no_sync:
-          os.sync()  # No earlier run's dirty pages in the timed writes.
-        t0 = time.time()
-        status, value = run_worker(column_impl(impl), extra,
-                                   tmp=os.path.join(tmp_root, impl),
-                                   python=python_for_column(impl, row))
-        results[row.name][impl].append((status, value))
-        shown = (", ".join("%s=%s" % (k, fmt(v, k)) for k, v in value.items()
-                           if not isinstance(v, bool))
-                 if status == "ok" else value)
-        print("[%s rep %d/%d] %-8s %s  (%.0f s)" %
-              (row.name, rep + 1, reps, impl, shown, time.time() - t0),
-              flush=True)
-  shutil.rmtree(tmp_root, ignore_errors=True)
+  with host_memory.steady_host_memory(
+      not args.keep_page_reporting) as memory_note:
+    print("bench: %s" % memory_note, flush=True)
+    results = run_rows(selected, impls, args, work)
 
   sections = []
   chart = []
@@ -701,6 +723,7 @@ def main():
       "versions": versions,
       "generated": generated,
       "uptime_before": uptime_before,
+      "host_memory": memory_note,
       "uptime_after": _uptime(),
   }
   raw_path = os.path.abspath(args.raw) if args.raw else os.path.join(

@@ -84,8 +84,8 @@ bootstrap_modern() {
     # The full pins were resolved on 3.13 (numpy 2.5 needs >= 3.12, ...): on
     # another Python pin only what decides behaviour and let pip resolve the rest.
     echo "bootstrap: $("$python" --version) is not 3.13; installing only the" \
-         "tensorflow, tf_keras and pytest pins of requirements/modern.txt"
-    "$pip" install "${PIP_FLAGS[@]}" $(grep -E '^(tensorflow|tf_keras|keras|pytest)==' requirements/modern.txt)
+         "tensorflow, tf_keras, pytest and crc32c pins of requirements/modern.txt"
+    "$pip" install "${PIP_FLAGS[@]}" $(grep -E '^(tensorflow|tf_keras|keras|pytest|crc32c)==' requirements/modern.txt)
   fi
   "$pip" install "${PIP_FLAGS[@]}" --no-deps \
     "$(grep -E '^tf-estimator-nightly==' requirements/modern-estimator.txt)"

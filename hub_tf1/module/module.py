@@ -21,7 +21,6 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from absl import logging
 import tensorflow as tf
-from tensorflow.core.framework import graph_pb2
 
 from hub_tf1 import errors
 from hub_tf1.format import meta_graph as meta_graph_lib
@@ -31,6 +30,7 @@ from hub_tf1.module import apply as apply_lib
 from hub_tf1.module import graph_analysis
 from hub_tf1.module import replicas as replicas_lib
 from hub_tf1.module import state as state_lib
+from hub_tf1.module import variable_writer
 from hub_tf1.spec import loading
 
 
@@ -346,16 +346,8 @@ class Module(object):
       save = lambda prefix: write(session, prefix)
     module_files.write_module(path, self._spec.meta_graphs(), save)
 
-  def _variable_writer(self) -> Callable[[tf.compat.v1.Session, str], None]:
-    """Writes the module's variables as a V2 checkpoint; built on first export.
-
-    Every variable on one device, not made by a distribution strategy (the
-    common case): one `SaveV2` over a no-copy read of each variable writes
-    `variables.{index,data-00000-of-00001}` in place, the files a sharded
-    Saver leaves for one device, without building a Saver's restore ops.
-    Otherwise a Saver does it: sharded (one shard per device, merged) over
-    several devices; strategy-made variables get the Saver's handling.
-    The ops are built outside the caller's control dependencies.
+  def _variable_writer(self) -> variable_writer.Writer:
+    """The writer of this Module's variables (variable_writer.py), built once.
 
     Returns:
       A function of (session, checkpoint prefix) that writes the values.
@@ -365,75 +357,16 @@ class Module(object):
     variables_by_key = sorted(
         (key, value if isinstance(value, list) else [value])
         for key, value in self._state.variable_map.items())
-    devices = {v.device for _, variables in variables_by_key
-               for v in variables}
+    # The parts the state made each key's variables from, in order.
+    parts = graph_analysis.analysis_for(self._spec, self._tags).variable_parts
+    entries = [variable_writer.Entry(key, part.slice_spec(), variable)
+               for key, variables in variables_by_key
+               for part, variable in zip(parts[key], variables)]
+    devices = {e.variable.device for e in entries}
     graph = tf.compat.v1.get_default_graph()
     with graph.control_dependencies(None), tf.name_scope(
         self._state.scope + "/"):
-      if len(devices) > 1 or self._state.replica_components:
-        saver = tf.compat.v1.train.Saver(
-            self._state.variable_map, sharded=len(devices) > 1,
-            write_version=tf.compat.v1.train.SaverDef.V2)
-        writer = lambda session, prefix: saver.save(  # pylint: disable=g-long-lambda
-            session, prefix, write_meta_graph=False, write_state=False)
-      else:
-        # The parts the state made each key's variables from, in order.
-        parts = graph_analysis.analysis_for(self._spec,
-                                            self._tags).variable_parts
-        prefix_input, save_op = _save_op(
-            [(key, part.slice_spec(), variable)
-             for key, variables in variables_by_key
-             for part, variable in zip(parts[key], variables)])
-        writer = lambda session, prefix: session.run(  # pylint: disable=g-long-lambda
-            save_op, {prefix_input: prefix})
-    self._cached_writer = writer
-    return writer
-
-
-def _save_op(entries) -> Tuple[tf.Tensor, tf.Operation]:
-  """One SaveV2 of `entries` (key, slice spec, variable) to a fed prefix.
-
-  Each resource variable is read on its device after a DisableCopyOnRead
-  (a sparse update puts a variable in copy-on-read mode, where a plain read
-  would copy it); a ref variable's snapshot is its buffer.  The few hundred
-  ops are imported as one GraphDef, which takes a fraction of the time
-  creating them one by one takes.
-
-  Returns:
-    (the scalar string placeholder of the prefix, the SaveV2 op).
-  """
-  graph_def = graph_pb2.GraphDef()
-  input_map = {}
-  save_inputs, dtypes = [], []
-  for i, (_, _, variable) in enumerate(entries):
-    dtype = variable.dtype.base_dtype.as_datatype_enum
-    dtypes.append(dtype)
-    if getattr(variable, "read_value_no_copy", None) is None:  # Ref variable.
-      input_map["value_%d:0" % i] = variable.value()
-      save_inputs.append("value_%d" % i)
-      continue
-    input_map["handle_%d:0" % i] = variable.handle
-    no_copy = graph_def.node.add(name="no_copy_%d" % i, op="DisableCopyOnRead",
-                                 input=["handle_%d" % i],
-                                 device=variable.device)
-    read = graph_def.node.add(name="read_%d" % i, op="ReadVariableOp",
-                              input=["handle_%d" % i, "^" + no_copy.name],
-                              device=variable.device)
-    read.attr["dtype"].type = dtype
-    save_inputs.append(read.name)
-  prefix = graph_def.node.add(name="prefix", op="Placeholder")
-  prefix.attr["dtype"].type = tf.string.as_datatype_enum
-  prefix.attr["shape"].shape.SetInParent()  # A scalar.
-  save = graph_def.node.add(name="save", op="SaveV2",
-                            input=["prefix", "names:0", "slices:0"]
-                            + save_inputs)
-  save.attr["dtypes"].list.type.extend(dtypes)
-  with tf.name_scope("export_variables"):
-    input_map["names:0"] = tf.constant([key for key, _, _ in entries],
-                                       name="names")
-    input_map["slices:0"] = tf.constant([spec for _, spec, _ in entries],
-                                        name="slices")
-    save_op, prefix_input = tf.compat.v1.import_graph_def(
-        graph_def, input_map=input_map, return_elements=["save", "prefix:0"],
-        name="ops")
-  return prefix_input, save_op
+      self._cached_writer = variable_writer.build_writer(
+          entries, len(devices), bool(self._state.replica_components),
+          self._state.variable_map)
+    return self._cached_writer

@@ -1,0 +1,281 @@
+"""How `Module.export` writes a module's variables: the writer, built once.
+
+Rules of this file:
+- Ops are built on the first export, outside the caller's control
+  dependencies, under the module's scope, and reused by every later export
+  of the same Module.  They are imported as one GraphDef (a few hundred ops
+  take a fraction of the time that creating them one by one takes).
+- Resource variables are read after a DisableCopyOnRead (a sparse update
+  puts a variable in copy-on-read mode, where a plain read copies it); a
+  ref variable's snapshot is its buffer.
+- Which writer: every variable on one device, none made by a distribution
+  strategy, none partitioned, none of a string dtype, the `crc32c` package
+  present, and few variables holding many bytes (`_STREAM_MAX_VARIABLES`,
+  `_STREAM_MIN_BYTES`): the values stream out of the session in chunks of
+  at most `_CHUNK_BYTES` and format/bundle_writer.py writes them on a
+  second thread.  The session keeps the only whole copy.  Otherwise on one
+  device: one SaveV2 over the same reads.  Over several devices or with
+  strategy-made variables: a Saver (sharded per device).
+- Either way the files are the ones a Saver leaves for one device:
+  `variables.index` and `variables.data-00000-of-00001`.
+"""
+
+import math
+from typing import Callable, Dict, Iterator, List, NamedTuple, Tuple
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import graph_pb2
+
+from hub_tf1.format import bundle_writer
+
+# Bytes per session.run of the streaming writer: small enough that memory
+# stays at a few chunks, large enough that a run's fixed cost is noise.
+_CHUNK_BYTES = 16 << 20
+# When streaming pays (measured with bench/, TF 2.15.1): it overlaps the
+# checksum and the copy out of the session with the write, which saves
+# about a third of an export whose bytes sit in a few large variables (the
+# 1 GB embedding: 0.28 s against SaveV2's 0.43 s).  But its ops grow with
+# the number of variables (nine nodes each) and every run concatenates the
+# slices: with the 200 variables of a BERT-base encoder (440 MB) the first
+# export took 1.0 s against 0.47 s and later ones 0.27 s against 0.20 s.
+_STREAM_MAX_VARIABLES = 8
+_STREAM_MIN_BYTES = 64 << 20
+
+Writer = Callable[[tf.compat.v1.Session, str], None]
+
+
+class Entry(NamedTuple):
+  """One checkpoint entry: its key, slice spec and variable (or part)."""
+  key: str
+  slice_spec: str
+  variable: tf.Variable
+
+
+def build_writer(entries: List[Entry], devices: int, strategy_made: bool,
+                 variable_map: Dict[str, object]) -> Writer:
+  """Builds the ops of the writer for `entries` in the default graph.
+
+  Args:
+    entries: every checkpoint entry, sorted by key.
+    devices: on how many devices the variables are.
+    strategy_made: whether a distribution strategy made them.
+    variable_map: key -> variable or list of parts, for a Saver.
+
+  Returns:
+    A function of (session, checkpoint prefix) that writes the values.
+  """
+  if devices > 1 or strategy_made:
+    saver = tf.compat.v1.train.Saver(
+        variable_map, sharded=devices > 1,
+        write_version=tf.compat.v1.train.SaverDef.V2)
+    return lambda session, prefix: saver.save(  # pylint: disable=g-long-lambda
+        session, prefix, write_meta_graph=False, write_state=False)
+  streamable = bundle_writer.available() and all(
+      not e.slice_spec and bundle_writer.supports(e.variable.dtype)
+      and e.variable.shape.is_fully_defined() for e in entries)
+  if (streamable and len(entries) <= _STREAM_MAX_VARIABLES and
+      sum(_nbytes(e) for e in entries) >= _STREAM_MIN_BYTES):
+    return _StreamingWriter(entries)
+  prefix_input, save_op = _save_op(entries)
+  return lambda session, prefix: session.run(save_op, {prefix_input: prefix})
+
+
+def _add_reads(graph_def: graph_pb2.GraphDef, entries: List[Entry],
+               input_map: Dict[str, tf.Tensor]) -> List[str]:
+  """Adds a no-copy read of each entry's variable; returns their node names."""
+  names = []
+  for i, entry in enumerate(entries):
+    variable = entry.variable
+    if getattr(variable, "read_value_no_copy", None) is None:  # Ref variable.
+      input_map["value_%d:0" % i] = variable.value()
+      read = graph_def.node.add(name="read_%d" % i, op="Identity",
+                                input=["value_%d" % i],
+                                device=variable.device)
+      read.attr["T"].type = variable.dtype.base_dtype.as_datatype_enum
+      names.append(read.name)
+      continue
+    input_map["handle_%d:0" % i] = variable.handle
+    no_copy = graph_def.node.add(name="no_copy_%d" % i, op="DisableCopyOnRead",
+                                 input=["handle_%d" % i],
+                                 device=variable.device)
+    read = graph_def.node.add(name="read_%d" % i, op="ReadVariableOp",
+                              input=["handle_%d" % i, "^" + no_copy.name],
+                              device=variable.device)
+    read.attr["dtype"].type = variable.dtype.base_dtype.as_datatype_enum
+    names.append(read.name)
+  return names
+
+
+def _save_op(entries: List[Entry]) -> Tuple[tf.Tensor, tf.Operation]:
+  """One SaveV2 of `entries` to a fed prefix.
+
+  Returns:
+    (the scalar string placeholder of the prefix, the SaveV2 op).
+  """
+  graph_def = graph_pb2.GraphDef()
+  input_map = {}
+  reads = _add_reads(graph_def, entries, input_map)
+  prefix = graph_def.node.add(name="prefix", op="Placeholder")
+  prefix.attr["dtype"].type = tf.string.as_datatype_enum
+  prefix.attr["shape"].shape.SetInParent()  # A scalar.
+  save = graph_def.node.add(name="save", op="SaveV2",
+                            input=["prefix", "names:0", "slices:0"] + reads)
+  save.attr["dtypes"].list.type.extend(
+      e.variable.dtype.base_dtype.as_datatype_enum for e in entries)
+  with tf.name_scope("export_variables"):
+    input_map["names:0"] = tf.constant([e.key for e in entries], name="names")
+    input_map["slices:0"] = tf.constant([e.slice_spec for e in entries],
+                                        name="slices")
+    save_op, prefix_input = tf.compat.v1.import_graph_def(
+        graph_def, input_map=input_map, return_elements=["save", "prefix:0"],
+        name="ops")
+  return prefix_input, save_op
+
+
+class _StreamingWriter:
+  """Streams the values out of the session into format/bundle_writer.
+
+  One fetch serves every chunk, so the session builds one executor (a new
+  fetch list costs a pruning of the whole graph, ~0.1 s each on a
+  BERT-sized graph) and a run returns one tensor: each variable is read,
+  flattened, sliced by a fed element range, viewed as bytes, and the
+  slices are concatenated (the one copy, into a tensor numpy then takes
+  over).  A run's ranges add up to at most `_CHUNK_BYTES`.
+  """
+
+  def __init__(self, entries: List[Entry]):
+    self._entries = entries
+    graph_def = graph_pb2.GraphDef()
+    input_map = {}
+    reads = _add_reads(graph_def, entries, input_map)
+    int64 = tf.int64.as_datatype_enum
+    for name in ("begins", "sizes"):
+      node = graph_def.node.add(name=name, op="Placeholder")
+      node.attr["dtype"].type = int64
+      node.attr["shape"].shape.dim.add(size=len(entries))
+    _const(graph_def, "flat", [-1])
+    raws = []
+    for i, (entry, read) in enumerate(zip(entries, reads)):
+      device = entry.variable.device
+      dtype = entry.variable.dtype.base_dtype
+      _const(graph_def, "at_%d" % i, [i])
+      _const(graph_def, "after_%d" % i, [i + 1])
+      _const(graph_def, "one_%d" % i, [1])
+
+      def node(op, name, inputs, i=i, device=device):
+        return _node(graph_def, op, "%s_%d" % (name, i), inputs, device)
+
+      bounds = [node("StridedSlice", key, [key, "at_%d" % i, "after_%d" % i,
+                                           "one_%d" % i])
+                for key in ("begins", "sizes")]
+      for bound in bounds:
+        bound.attr["T"].type = int64
+        bound.attr["Index"].type = int64
+      flat = node("Reshape", "flat", [read, "flat"])
+      flat.attr["T"].type = dtype.as_datatype_enum
+      flat.attr["Tshape"].type = int64
+      part = node("Slice", "part", [flat.name] + [b.name for b in bounds])
+      part.attr["T"].type = dtype.as_datatype_enum
+      part.attr["Index"].type = int64
+      if dtype == tf.bool:
+        as_bytes = node("Cast", "bytes", [part.name])  # Both one byte, 0/1.
+        as_bytes.attr["SrcT"].type = dtype.as_datatype_enum
+        as_bytes.attr["DstT"].type = tf.uint8.as_datatype_enum
+      elif dtype == tf.uint8:
+        as_bytes = part
+      else:
+        as_bytes = node("Bitcast", "bytes", [part.name])
+        as_bytes.attr["T"].type = dtype.as_datatype_enum
+        as_bytes.attr["type"].type = tf.uint8.as_datatype_enum
+      raw = node("Reshape", "raw", [as_bytes.name, "flat"])
+      raw.attr["T"].type = tf.uint8.as_datatype_enum
+      raw.attr["Tshape"].type = int64
+      raws.append(raw.name)
+    if len(raws) > 1:
+      _const(graph_def, "axis", 0, tf.int32)
+      concat = _node(graph_def, "ConcatV2", "chunk", raws + ["axis"], "")
+      concat.attr["N"].i = len(raws)
+      concat.attr["T"].type = tf.uint8.as_datatype_enum
+      concat.attr["Tidx"].type = tf.int32.as_datatype_enum
+      output = concat.name
+    else:
+      output = raws[0]
+    with tf.name_scope("export_variables"):
+      self._begins, self._sizes, self._chunk = tf.compat.v1.import_graph_def(
+          graph_def, input_map=input_map,
+          return_elements=["begins:0", "sizes:0", output + ":0"], name="ops")
+
+  def __call__(self, session: tf.compat.v1.Session, prefix: str) -> None:
+    bundle_writer.write_bundle(prefix, self._tensors(session))
+
+  def _runs(self) -> Iterator[List[Tuple[int, int, int]]]:
+    """Per run, its (entry position, first element, element count) ranges."""
+    run, room = [], _CHUNK_BYTES
+    for i, entry in enumerate(self._entries):
+      itemsize = entry.variable.dtype.base_dtype.size
+      start, numel = 0, _numel(entry)
+      while start < numel:
+        count = min(numel - start, max(1, room // itemsize))
+        run.append((i, start, count))
+        start += count
+        room -= count * itemsize
+        if room < itemsize:
+          yield run
+          run, room = [], _CHUNK_BYTES
+    if run:
+      yield run
+
+  def _tensors(self, session) -> Iterator[bundle_writer.StreamedTensor]:
+    fetched = {}  # Entry position -> its byte arrays of the current run.
+    runs = self._runs()
+
+    def chunks(i):
+      remaining = _nbytes(self._entries[i])
+      while remaining:
+        if not fetched.get(i):
+          fetched.clear()
+          fetched.update(self._fetch(session, next(runs)))
+        array = fetched[i].pop(0)
+        remaining -= array.size
+        yield array
+
+    for i, entry in enumerate(self._entries):
+      yield bundle_writer.StreamedTensor(
+          entry.key, entry.variable.dtype.base_dtype,
+          tuple(entry.variable.shape.as_list()), chunks(i))
+
+  def _fetch(self, session, run) -> Dict[int, List[np.ndarray]]:
+    """Runs the ranges of `run`; returns each entry's byte arrays, in order."""
+    begins = np.zeros([len(self._entries)], np.int64)
+    sizes = np.zeros([len(self._entries)], np.int64)
+    for i, start, count in run:
+      begins[i], sizes[i] = start, count
+    data = session.run(self._chunk, {self._begins: begins,
+                                     self._sizes: sizes})
+    out, offset = {}, 0
+    for i, _, count in run:
+      size = count * self._entries[i].variable.dtype.base_dtype.size
+      out.setdefault(i, []).append(data[offset:offset + size])
+      offset += size
+    return out
+
+
+def _numel(entry: Entry) -> int:
+  return math.prod(entry.variable.shape.as_list())
+
+
+def _nbytes(entry: Entry) -> int:
+  return _numel(entry) * entry.variable.dtype.base_dtype.size
+
+
+def _const(graph_def: graph_pb2.GraphDef, name: str, value,
+           dtype: tf.DType = tf.int64) -> None:
+  node = graph_def.node.add(name=name, op="Const")
+  node.attr["dtype"].type = dtype.as_datatype_enum
+  node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value, dtype))
+
+
+def _node(graph_def: graph_pb2.GraphDef, op: str, name: str, inputs: List[str],
+          device: str):
+  return graph_def.node.add(name=name, op=op, input=inputs, device=device)
