@@ -36,7 +36,7 @@ _CHUNK_BYTES = 16 << 20
 # checksum and the copy out of the session with the write, which saves
 # about a third of an export whose bytes sit in a few large variables (the
 # 1 GB embedding: 0.28 s against SaveV2's 0.43 s).  But its ops grow with
-# the number of variables (nine nodes each) and every run concatenates the
+# the number of variables (eleven nodes each) and every run concatenates the
 # slices: with the 200 variables of a BERT-base encoder (440 MB) the first
 # export took 1.0 s against 0.47 s and later ones 0.27 s against 0.20 s.
 _STREAM_MAX_VARIABLES = 8
