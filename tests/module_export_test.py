@@ -578,5 +578,48 @@ class ModuleExportTest(tf.test.TestCase):
     self.assertEqual(tf.io.gfile.listdir(tmp), [])
 
 
+class FinalizedGraphExportTest(fidelity_lib.BothRunsTestCase):
+  """Module.export after the graph is finalized, as a MonitoredSession does.
+
+  tensorflow_hub 0.15 builds its Saver with the Module, so the export adds
+  no ops; hub_tf1 used to build its writer on the first export and failed
+  there with "Graph is finalized".  Both writers of hub_tf1 are run: SaveV2
+  (a small module) and the streaming one (its thresholds lowered).
+  """
+
+  SNIPPET = r"""
+if hub.__name__ == "hub_tf1":
+  from hub_tf1.module import variable_writer
+  variable_writer._STREAM_MIN_BYTES = 64
+
+def module_fn(rows):
+  def fn():
+    x = tf.compat.v1.placeholder(tf.float32, [None, 2])
+    w = tf.compat.v1.get_variable(
+        "w", initializer=tf.reshape(tf.range(rows * 2.0), [rows, 2]))
+    hub.add_signature(inputs=x, outputs=tf.matmul(x, w, transpose_b=True))
+  return fn
+
+for rows in (2, 100):
+  with tf.Graph().as_default() as g:
+    m = hub.Module(hub.create_module_spec(module_fn(rows)))
+    step = tf.compat.v1.train.get_or_create_global_step()
+    grow = tf.compat.v1.assign_add(m.variable_map["w"], tf.ones([rows, 2]))
+    out = os.path.join(TMP, "out_%d" % rows)
+    with tf.compat.v1.train.SingularMonitoredSession() as s:
+      emit("finalized_%d" % rows, g.finalized)
+      s.run(grow)
+      m.export(out, s.raw_session())
+  reader = tf.train.load_checkpoint(os.path.join(out, "variables", "variables"))
+  emit("w_%d" % rows, reader.get_tensor("w").tolist())
+"""
+
+  def test_export_after_finalize(self):
+    original, ours = self.results()
+    self.assertEqual(original, ours)
+    self.assertTrue(ours["finalized_100"])
+    self.assertEqual(ours["w_2"], [[1.0, 2.0], [3.0, 4.0]])
+
+
 if __name__ == "__main__":
   absltest.main()

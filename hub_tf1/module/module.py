@@ -189,6 +189,13 @@ class Module(object):
                                              trainable)
     replicas_lib.register(self._graph, name, self._state, self._tags,
                           trainable)
+    if (self._state.variable_map and not self._graph.building_function and
+        not self._state.replica_components and
+        len({v.device for v in self.variables}) == 1):
+      # Now, as the original builds its Saver.  Over several devices the
+      # writer is a Saver, whose restore ops are not wanted here: built on
+      # the first export, as before (a finalized graph cannot export then).
+      self._variable_writer()
 
   def __call__(self, inputs=None, _sentinel=None, signature=None,
                as_dict=None):
@@ -364,8 +371,9 @@ class Module(object):
                for part, variable in zip(parts[key], variables)]
     devices = {e.variable.device for e in entries}
     graph = tf.compat.v1.get_default_graph()
-    with graph.control_dependencies(None), tf.name_scope(
-        self._state.scope + "/"):
+    with graph.control_dependencies(None), graph.device(None), \
+        graph.colocate_with(None, ignore_existing=True), \
+        tf.name_scope(self._state.scope + "/"):
       self._cached_writer = variable_writer.build_writer(
           entries, len(devices), bool(self._state.replica_components),
           self._state.variable_map)

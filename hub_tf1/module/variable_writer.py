@@ -1,10 +1,14 @@
 """How `Module.export` writes a module's variables: the writer, built once.
 
 Rules of this file:
-- Ops are built on the first export, outside the caller's control
-  dependencies, under the module's scope, and reused by every later export
-  of the same Module.  They are imported as one GraphDef (a few hundred ops
-  take a fraction of the time that creating them one by one takes).
+- Ops are built once per Module, with it where possible (as the original
+  builds its Saver: a graph that is finalized later, e.g. by a
+  MonitoredSession, can still be exported, and the first export does not
+  extend a live session with a graph of tens of thousands of ops), outside
+  the caller's control dependencies, device and colocation scopes, under the
+  module's scope.  Values are fed to PlaceholderWithDefault ops.  The ops
+  are imported as one GraphDef (a few hundred ops take a fraction of the
+  time that creating them one by one takes).
 - Resource variables are read after a DisableCopyOnRead (a sparse update
   puts a variable in copy-on-read mode, where a plain read copies it); a
   ref variable's snapshot is its buffer.
@@ -116,9 +120,7 @@ def _save_op(entries: List[Entry]) -> Tuple[tf.Tensor, tf.Operation]:
   graph_def = graph_pb2.GraphDef()
   input_map = {}
   reads = _add_reads(graph_def, entries, input_map)
-  prefix = graph_def.node.add(name="prefix", op="Placeholder")
-  prefix.attr["dtype"].type = tf.string.as_datatype_enum
-  prefix.attr["shape"].shape.SetInParent()  # A scalar.
+  _fed(graph_def, "prefix", "", tf.string)
   save = graph_def.node.add(name="save", op="SaveV2",
                             input=["prefix", "names:0", "slices:0"] + reads)
   save.attr["dtypes"].list.type.extend(
@@ -151,9 +153,7 @@ class _StreamingWriter:
     reads = _add_reads(graph_def, entries, input_map)
     int64 = tf.int64.as_datatype_enum
     for name in ("begins", "sizes"):
-      node = graph_def.node.add(name=name, op="Placeholder")
-      node.attr["dtype"].type = int64
-      node.attr["shape"].shape.dim.add(size=len(entries))
+      _fed(graph_def, name, [0] * len(entries), tf.int64)
     _const(graph_def, "flat", [-1])
     raws = []
     for i, (entry, read) in enumerate(zip(entries, reads)):
@@ -274,6 +274,22 @@ def _const(graph_def: graph_pb2.GraphDef, name: str, value,
   node = graph_def.node.add(name=name, op="Const")
   node.attr["dtype"].type = dtype.as_datatype_enum
   node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value, dtype))
+
+
+def _fed(graph_def: graph_pb2.GraphDef, name: str, default,
+         dtype: tf.DType) -> None:
+  """A PlaceholderWithDefault `name`: fed on every run, never a Placeholder.
+
+  The ops may exist long before an export (they are built with the Module),
+  and a graph's plain Placeholders are the caller's inputs.
+  """
+  _const(graph_def, name + "_default", default, dtype)
+  node = _node(graph_def, "PlaceholderWithDefault", name,
+               [name + "_default"], "")
+  node.attr["dtype"].type = dtype.as_datatype_enum
+  node.attr["shape"].shape.CopyFrom(
+      tf.TensorShape(tf.make_tensor_proto(default, dtype).tensor_shape)
+      .as_proto())
 
 
 def _node(graph_def: graph_pb2.GraphDef, op: str, name: str, inputs: List[str],
