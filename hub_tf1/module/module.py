@@ -189,13 +189,11 @@ class Module(object):
                                              trainable)
     replicas_lib.register(self._graph, name, self._state, self._tags,
                           trainable)
-    if (self._state.variable_map and not self._graph.building_function and
-        not self._state.replica_components and
-        len({v.device for v in self.variables}) == 1):
-      # Now, as the original builds its Saver.  Over several devices the
-      # writer is a Saver, whose restore ops are not wanted here: built on
-      # the first export, as before (a finalized graph cannot export then).
-      self._variable_writer()
+    if self._state.variable_map and not self._graph.building_function:
+      # Now, as the original builds its Saver.  A Saver's restore ops are
+      # not wanted here: that writer is built on the first export, as
+      # before (a finalized graph cannot export then).
+      self._variable_writer(unless_saver=True)
 
   def __call__(self, inputs=None, _sentinel=None, signature=None,
                as_dict=None):
@@ -353,8 +351,12 @@ class Module(object):
       save = lambda prefix: write(session, prefix)
     module_files.write_module(path, self._spec.meta_graphs(), save)
 
-  def _variable_writer(self) -> variable_writer.Writer:
+  def _variable_writer(
+      self, unless_saver: bool = False) -> Optional[variable_writer.Writer]:
     """The writer of this Module's variables (variable_writer.py), built once.
+
+    Args:
+      unless_saver: build nothing (and return None) when it would be a Saver.
 
     Returns:
       A function of (session, checkpoint prefix) that writes the values.
@@ -369,12 +371,14 @@ class Module(object):
     entries = [variable_writer.Entry(key, part.slice_spec(), variable)
                for key, variables in variables_by_key
                for part, variable in zip(parts[key], variables)]
-    devices = {e.variable.device for e in entries}
+    devices = len({e.variable.device for e in entries})
+    strategy_made = bool(self._state.replica_components)
+    if unless_saver and variable_writer.uses_saver(devices, strategy_made):
+      return None
     graph = tf.compat.v1.get_default_graph()
     with graph.control_dependencies(None), graph.device(None), \
         graph.colocate_with(None, ignore_existing=True), \
         tf.name_scope(self._state.scope + "/"):
       self._cached_writer = variable_writer.build_writer(
-          entries, len(devices), bool(self._state.replica_components),
-          self._state.variable_map)
+          entries, devices, strategy_made, self._state.variable_map)
     return self._cached_writer

@@ -69,7 +69,7 @@ def build_writer(entries: List[Entry], devices: int, strategy_made: bool,
   Returns:
     A function of (session, checkpoint prefix) that writes the values.
   """
-  if devices > 1 or strategy_made:
+  if uses_saver(devices, strategy_made):
     saver = tf.compat.v1.train.Saver(
         variable_map, sharded=devices > 1,
         write_version=tf.compat.v1.train.SaverDef.V2)
@@ -83,6 +83,19 @@ def build_writer(entries: List[Entry], devices: int, strategy_made: bool,
     return _StreamingWriter(entries)
   prefix_input, save_op = _save_op(entries)
   return lambda session, prefix: session.run(save_op, {prefix_input: prefix})
+
+
+def uses_saver(devices: int, strategy_made: bool) -> bool:
+  """Whether `build_writer` makes a Saver (its restore ops come along).
+
+  Args:
+    devices: on how many devices the variables are.
+    strategy_made: whether a distribution strategy made them.
+
+  Returns:
+    True over several devices or for strategy-made variables.
+  """
+  return devices > 1 or strategy_made
 
 
 def _add_reads(graph_def: graph_pb2.GraphDef, entries: List[Entry],
