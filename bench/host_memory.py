@@ -11,9 +11,9 @@ Why: on a virtual machine with free page reporting (a virtio balloon; here
 `/sys/module/page_reporting/parameters`), pages the guest frees are handed
 back to the host, and the guest's next touch of such a page waits for the
 host to back it again.  Writing 1 GB then costs 0.25 s of system time on
-backed pages and 1.5-3 s on handed-back ones (measured on this machine with
-a plain 1 GB `write`; see bench/README.md), and which kind a process gets
-depends on what ran before it and when.  A timed write, a variable's first
+backed pages and about 3 s on handed-back ones (`python3
+bench/host_memory.py` runs that probe; bench/README.md), and which kind a
+process gets depends on what ran before it and when.  A timed write, a variable's first
 allocation, any page cache growth are then bimodal for reasons outside the
 process.  So the driver stops the reporting for the run (a reporting order
 above the largest free block the buddy allocator keeps: no block qualifies)
@@ -21,9 +21,11 @@ and touches the free memory once, so that every later allocation finds
 backed pages, as on a physical machine.
 """
 
+import argparse
 import contextlib
 import mmap
 import os
+import resource
 import signal
 import time
 from typing import Iterator, Optional
@@ -119,3 +121,45 @@ def steady_host_memory(enabled: bool = True) -> Iterator[str]:
 
 def _exit_on_sigterm(signum, unused_frame):
   raise SystemExit(128 + signum)  # Unwinds through the `finally` above.
+
+
+def _timed_writes(path: str, data: bytes, count: int, label: str) -> None:
+  """Writes `data` to `path` `count` times; prints wall, user, system s."""
+  for _ in range(count):
+    if os.path.exists(path):
+      os.unlink(path)
+    os.sync()
+    before, start = resource.getrusage(resource.RUSAGE_SELF), time.time()
+    with open(path, "wb") as f:
+      f.write(data)
+    wall, after = time.time() - start, resource.getrusage(resource.RUSAGE_SELF)
+    print("%-22s wall %.3f s  user %.3f s  system %.3f s" %
+          (label, wall, after.ru_utime - before.ru_utime,
+           after.ru_stime - before.ru_stime), flush=True)
+    time.sleep(3)  # Time for the kernel to report what was freed.
+  os.unlink(path)
+
+
+def main() -> None:
+  """The probe behind bench/README.md's "Host memory": one 1 GB write, timed.
+
+  python3 bench/host_memory.py [--writes N] [--path FILE]
+
+  Writes 1 GB of bytes already in memory N times as the machine is, then N
+  times inside `steady_host_memory()`.
+  """
+  parser = argparse.ArgumentParser(description=main.__doc__.split("\n")[0])
+  parser.add_argument("--writes", type=int, default=4)
+  parser.add_argument("--path", default=os.path.join(
+      os.path.dirname(os.path.abspath(__file__)), "work", "host_memory.bin"))
+  args = parser.parse_args()
+  os.makedirs(os.path.dirname(args.path), exist_ok=True)
+  data = os.urandom(1 << 20) * 1024
+  _timed_writes(args.path, data, args.writes, "as the machine is")
+  with steady_host_memory() as note:
+    print(note, flush=True)
+    _timed_writes(args.path, data, args.writes, "reporting stopped")
+
+
+if __name__ == "__main__":
+  main()

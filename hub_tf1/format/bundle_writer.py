@@ -3,8 +3,9 @@
 TensorFlow's SaveV2 copies each tensor through a buffer, checksums it and
 writes it, one after the other on one thread: for 1 GB that is 0.19 s of
 user time before and between the kernel's 0.24 s of copying into the page
-cache (bench/RESULTS.md, the Module.export row).  Here the caller's thread
-makes and checksums chunk i+1 while a second thread writes chunk i.
+cache (bench/RESULTS.md, the Module.export row, tensorflow_hub's column).
+Here the caller's thread makes and checksums chunk i+1 while a second thread
+writes chunk i.
 
 Rules of this file:
 - Whole tensors of fixed-size dtypes only (no slices, no strings, resources
