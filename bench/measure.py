@@ -577,7 +577,7 @@ def measure_real_train(args, hub, sizes, module_dir, module_name):
   import models  # pylint: disable=g-import-not-at-top
   signature = models.REALISTIC_SIGNATURE[module_name]
   out_key = models.REALISTIC_OUTPUT[module_name]
-  feed_values = models.realistic_feed(module_name, sizes)
+  feed_values = models.realistic_feed(module_name, sizes, train=True)
   result = {}
   graph = tf.Graph()
   # A TF1 training program: v1 while loops get v1 gradients (see models).

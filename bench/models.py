@@ -384,11 +384,15 @@ REALISTIC_SIGNATURE = {BERT: "tokens", ELMO: "default"}
 REALISTIC_OUTPUT = {BERT: "pooled_output", ELMO: "default"}
 
 
-def realistic_feed(name: str, sizes: Sizes, seed: int = 0
-                   ) -> Dict[str, np.ndarray]:
-  """Input values for BERT or ELMO: sizes.real_batch x sizes.real_seq."""
+def realistic_feed(name: str, sizes: Sizes, seed: int = 0,
+                   train: bool = False) -> Dict[str, np.ndarray]:
+  """Input values for BERT or ELMO: sizes.real_batch x sizes.real_seq.
+
+  With `train`, sizes.real_train_seq tokens per example instead.
+  """
   rng = np.random.RandomState(seed)
-  b, s = sizes.real_batch, sizes.real_seq
+  b = sizes.real_batch
+  s = sizes.real_train_seq if train else sizes.real_seq
   if name == BERT:
     mask = np.ones([b, s], np.int32)
     mask[:, s - s // 4:] = 0  # A padded tail.

@@ -59,6 +59,7 @@ class Sizes:
   elmo_proj: int
   real_batch: int
   real_seq: int
+  real_train_seq: int  # Tokens per example in the SGD steps.
   real_calls: int  # m(x) with new inputs after the 1st.
   real_train_steps: int  # Timed SGD steps after the 1st.
 
@@ -75,7 +76,11 @@ FULL = Sizes(
     # 2048 CNN filters, 2 highways, 2 x 2 LSTMs 4096 -> 512: 94M parameters.
     elmo_char_dim=16, elmo_filter_scale=1, elmo_highways=2,
     elmo_lstm_units=4096, elmo_proj=512,
-    real_batch=4, real_seq=32, real_calls=10, real_train_steps=3)
+    # Training at 16 tokens: the ELMo step's gradient sums a 64 MB weight
+    # gradient per LSTM per time step (13 s a step at 32 tokens), and the
+    # full run must stay under an hour on 2 cores.
+    real_batch=4, real_seq=32, real_train_seq=16, real_calls=10,
+    real_train_steps=3)
 
 QUICK = Sizes(
     mlp_small_layers=4, mlp_small_width=64,
@@ -87,7 +92,8 @@ QUICK = Sizes(
     bert_vocab=1000, bert_max_positions=128,
     elmo_char_dim=8, elmo_filter_scale=16, elmo_highways=1,
     elmo_lstm_units=64, elmo_proj=32,
-    real_batch=2, real_seq=8, real_calls=10, real_train_steps=2)
+    real_batch=2, real_seq=8, real_train_seq=8, real_calls=10,
+    real_train_steps=2)
 
 # The size fields (by prefix) that decide each module's files: a module is
 # regenerated only when one of its own fields changed.
@@ -290,7 +296,7 @@ for _module, _what in ((BERT, "BERT-base-sized encoder ({bert})"),
           reps=3),
       Row("%s_train" % _module, _module, "real_train",
           _what + ": hub.Module(path, trainable=True, tags={{\"train\"}}) "
-          "+ SGD step",
+          "+ SGD step, batch {real_batch} x {real_train_seq}",
           "the train graph built directly (bench/models.py), variables "
           "restored by a Saver, the same GradientDescentOptimizer step",
           (Metric("construct_s", "construction [s]", 0.3),
@@ -328,7 +334,10 @@ def title(row: Row, sizes: dict) -> str:
       batch=sizes["batch"], parts=sizes["emb_partitions"],
       vocab="%dk" % (sizes["text_vocab"] // 1000),
       bert="%d x %d" % (sizes["bert_layers"], sizes["bert_hidden"]),
-      elmo="LSTM %d -> %d" % (sizes["elmo_lstm_units"], sizes["elmo_proj"]))
+      elmo="LSTM %d -> %d" % (sizes["elmo_lstm_units"], sizes["elmo_proj"]),
+      real_batch=sizes["real_batch"],
+      # Results written before the field existed trained at real_seq.
+      real_train_seq=sizes.get("real_train_seq", sizes["real_seq"]))
 
 
 def metric_label(metric: Metric, sizes: dict) -> str:
