@@ -1,28 +1,42 @@
-"""Probes behind two explanations in bench/README.md and issue 6's note.
+"""Probes behind explanations in bench/README.md and the issues' notes.
 
 Run from the repository root, after `bash bench/run.sh` generated the modules:
 
   PYTHONPATH=. .venv/legacy/bin/python bench/probes.py gc
   PYTHONPATH=. .venv/legacy/bin/python bench/probes.py grappler
+  PYTHONPATH=. .venv/legacy/bin/python bench/probes.py export
 
 `gc`: growth (mean of calls 11-50 / call 1) of 50 x m(x) on the small MLP,
 with Python's collector as the set-up left it, after `gc.collect()`, after
 `gc.freeze()` and disabled; also the objects the collector tracks and the time
 of one full collection.  `grappler`: the first and second run of the
 initializers of the 200-layer MLP, with the session's default config and with
-Grappler's meta optimizer disabled.  Each case runs in a fresh process.
+Grappler's meta optimizer disabled.  `export`: where the time of
+hub_tf1's `Module.export` of the 1 GB embedding goes, as the bench row
+times it (the first export of a fresh process, page cache synced and
+dropped before): the whole export; how long until the writer thread has its
+first chunk (the session builds its executor for the fetch on that first
+run); the writer's time in `write` calls; the session runs that make the
+chunks; then, in the same process, one plain write of the same number of
+bytes (the bench's floor).  The parent stops free page reporting for the
+probe as the bench does (bench/host_memory.py).  Each case runs in a fresh
+process.
 """
 
 import argparse
+import contextlib
 import gc
 import os
 import subprocess
 import sys
 import time
 
+import host_memory  # bench/, beside this file.
+
 _MODULES = os.path.join("bench", "work", "full", "modules")
 _GC_MODES = ("as_left", "collect", "freeze", "disabled")
 _GRAPPLER_MODES = ("default", "no_meta_optimizer")
+_EXPORT_MODES = ("first_export",)
 
 
 def _probe_gc(mode: str, modules: str) -> str:
@@ -73,26 +87,110 @@ def _probe_grappler(mode: str, modules: str) -> str:
       mode, runs[0], runs[1])
 
 
+def _settle_page_cache() -> None:
+  os.sync()
+  with open("/proc/sys/vm/drop_caches", "w") as f:  # procfs; needs root.
+    f.write("1")
+
+
+class _TimedFile:
+  """A data file whose `write` calls are timed (the probe's only hook)."""
+
+  def __init__(self, out, log):
+    self._out, self._log = out, log
+
+  def write(self, data):
+    start = time.perf_counter()
+    self._out.write(data)
+    self._log.append((start, time.perf_counter() - start))
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc_info):
+    return self._out.__exit__(*exc_info)
+
+
+def _probe_export(unused_mode: str, modules: str) -> str:
+  import shutil  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import hub_tf1 as hub  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top,protected-access
+  from hub_tf1.format import bundle_writer
+  from hub_tf1.module import variable_writer
+  tf.compat.v1.disable_eager_execution()
+  writes, fetches = [], []
+  open_data_file = bundle_writer._open_data_file
+  bundle_writer._open_data_file = (
+      lambda path: _TimedFile(open_data_file(path), writes))
+  fetch = variable_writer._StreamingWriter._fetch
+
+  def timed_fetch(self, *args):
+    start = time.perf_counter()
+    result = fetch(self, *args)
+    fetches.append(time.perf_counter() - start)
+    return result
+
+  variable_writer._StreamingWriter._fetch = timed_fetch
+  # pylint: enable=g-import-not-at-top,protected-access
+  scratch = tempfile.mkdtemp(prefix="probe_export_")
+  try:
+    with tf.Graph().as_default():
+      module = hub.Module(os.path.join(modules, "embedding"))
+      with tf.compat.v1.Session() as session:
+        session.run(tf.compat.v1.global_variables_initializer())
+        _settle_page_cache()
+        export_start = time.perf_counter()
+        module.export(os.path.join(scratch, "exported"), session)
+        export_s = time.perf_counter() - export_start
+    written = sum(os.path.getsize(os.path.join(d, n))
+                  for d, _, names in os.walk(scratch) for n in names
+                  if ".data-" in n)
+    data = np.ones([written], np.uint8)
+    _settle_page_cache()
+    start = time.perf_counter()
+    with open(os.path.join(scratch, "plain"), "wb", buffering=0) as f:
+      f.write(memoryview(data))
+    floor_s = time.perf_counter() - start
+  finally:
+    shutil.rmtree(scratch, ignore_errors=True)
+  if not fetches:
+    return "export: SaveV2 wrote the variables (no streaming); no split"
+  return ("export total_s=%.3f  first_write_at_s=%.3f  write_calls_s=%.3f  "
+          "runs=%d  first_run_s=%.3f  later_runs_s=%.3f  "
+          "plain_write_%dMB_s=%.3f" % (
+              export_s, writes[0][0] - export_start,
+              sum(w for _, w in writes), len(fetches), fetches[0],
+              sum(fetches[1:]), written // 10**6, floor_s))
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("probe", choices=("gc", "grappler"))
+  parser.add_argument("probe", choices=("gc", "grappler", "export"))
   parser.add_argument("--modules", default=_MODULES)
   parser.add_argument("--reps", type=int, default=3)
   parser.add_argument("--mode", help=argparse.SUPPRESS)  # One child process.
   args = parser.parse_args()
-  probe = _probe_gc if args.probe == "gc" else _probe_grappler
+  probe, modes = {"gc": (_probe_gc, _GC_MODES),
+                  "grappler": (_probe_grappler, _GRAPPLER_MODES),
+                  "export": (_probe_export, _EXPORT_MODES)}[args.probe]
   if args.mode:
     print(probe(args.mode, args.modules), flush=True)
     return
-  modes = _GC_MODES if args.probe == "gc" else _GRAPPLER_MODES
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  for _ in range(args.reps):
-    for mode in modes:
-      child = subprocess.run(
-          [sys.executable, __file__, args.probe, "--mode", mode,
-           "--modules", args.modules],
-          env=env, check=True, capture_output=True, text=True)
-      print(child.stdout.strip().splitlines()[-1], flush=True)
+  steady = (host_memory.steady_host_memory() if args.probe == "export"
+            else contextlib.nullcontext("free page reporting left as it is"))
+  with steady as note:
+    print("probes: %s" % note, flush=True)
+    for _ in range(args.reps):
+      for mode in modes:
+        child = subprocess.run(
+            [sys.executable, __file__, args.probe, "--mode", mode,
+             "--modules", args.modules],
+            env=env, check=True, capture_output=True, text=True)
+        print(child.stdout.strip().splitlines()[-1], flush=True)
 
 
 if __name__ == "__main__":

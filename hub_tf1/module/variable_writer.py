@@ -37,7 +37,7 @@ from hub_tf1.format import bundle_writer
 # stays at a few chunks, large enough that a run's fixed cost is noise.
 _CHUNK_BYTES = 16 << 20
 # When streaming pays (one-off scripts on the bench's modules, TF 2.15.1;
-# bench/RESULTS_export.md has the kept paths): it overlaps the
+# bench/RESULTS.md has the kept paths): it overlaps the
 # checksum and the copy out of the session with the write, which saves
 # about a third of an export whose bytes sit in a few large variables (the
 # 1 GB embedding: 0.28 s against SaveV2's 0.43 s).  But its ops grow with
