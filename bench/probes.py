@@ -5,6 +5,7 @@ Run from the repository root, after `bash bench/run.sh` generated the modules:
   PYTHONPATH=. .venv/legacy/bin/python bench/probes.py gc
   PYTHONPATH=. .venv/legacy/bin/python bench/probes.py grappler
   PYTHONPATH=. .venv/legacy/bin/python bench/probes.py export
+  PYTHONPATH=. .venv/legacy/bin/python bench/probes.py construct_gc
 
 `gc`: growth (mean of calls 11-50 / call 1) of 50 x m(x) on the small MLP,
 with Python's collector as the set-up left it, after `gc.collect()`, after
@@ -19,7 +20,11 @@ first chunk (the session builds its executor for the fetch on that first
 run); the writer's time in `write` calls; the session runs that make the
 chunks; then, in the same process, one plain write of the same number of
 bytes (the bench's floor).  The parent stops free page reporting for the
-probe as the bench does (bench/host_memory.py).  Each case runs in a fresh
+probe as the bench does (bench/host_memory.py).  `construct_gc`: the
+first `hub.Module(path)` of the 200-layer MLP in a process (the bench's
+`load_mlp_deep` row), with the collector as the imports left it, after
+`gc.collect()` and disabled; also the time of the writer's ops inside it
+and the collector's full collections during it.  Each case runs in a fresh
 process.
 """
 
@@ -37,6 +42,7 @@ _MODULES = os.path.join("bench", "work", "full", "modules")
 _GC_MODES = ("as_left", "collect", "freeze", "disabled")
 _GRAPPLER_MODES = ("default", "no_meta_optimizer")
 _EXPORT_MODES = ("first_export",)
+_CONSTRUCT_GC_MODES = ("as_left", "collect", "disabled")
 
 
 def _probe_gc(mode: str, modules: str) -> str:
@@ -85,6 +91,48 @@ def _probe_grappler(mode: str, modules: str) -> str:
         runs.append(time.perf_counter() - start)
   return "grappler %-17s first_run_s=%.3f  second_run_s=%.3f" % (
       mode, runs[0], runs[1])
+
+
+def _probe_construct_gc(mode: str, modules: str) -> str:
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import hub_tf1 as hub  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top,protected-access
+  from hub_tf1.module import variable_writer
+  tf.compat.v1.disable_eager_execution()
+  writer_s = []
+  build_writer = variable_writer.build_writer
+
+  def timed_build_writer(*args, **kwargs):
+    start = time.perf_counter()
+    result = build_writer(*args, **kwargs)
+    writer_s.append(time.perf_counter() - start)
+    return result
+
+  variable_writer.build_writer = timed_build_writer
+  # pylint: enable=g-import-not-at-top,protected-access
+  full_collections = []
+
+  def on_gc(phase, info):
+    if info["generation"] == 2:
+      full_collections.append((phase, time.perf_counter()))
+
+  with tf.Graph().as_default():
+    if mode == "collect":
+      gc.collect()
+    elif mode == "disabled":
+      gc.disable()
+    gc.callbacks.append(on_gc)
+    start = time.perf_counter()
+    hub.Module(os.path.join(modules, "mlp_deep"))
+    construct_s = time.perf_counter() - start
+    gc.callbacks.remove(on_gc)
+  gc.enable()
+  starts = [t for phase, t in full_collections if phase == "start"]
+  stops = [t for phase, t in full_collections if phase == "stop"]
+  return ("construct_gc %-8s construct_s=%.3f  writer_ops_s=%.3f  "
+          "full_collections=%d (%.3f s)" % (
+              mode, construct_s, sum(writer_s), len(starts),
+              sum(b - a for a, b in zip(starts, stops))))
 
 
 def _settle_page_cache() -> None:
@@ -168,14 +216,17 @@ def _probe_export(unused_mode: str, modules: str) -> str:
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("probe", choices=("gc", "grappler", "export"))
+  parser.add_argument("probe",
+                      choices=("gc", "grappler", "export", "construct_gc"))
   parser.add_argument("--modules", default=_MODULES)
   parser.add_argument("--reps", type=int, default=3)
   parser.add_argument("--mode", help=argparse.SUPPRESS)  # One child process.
   args = parser.parse_args()
   probe, modes = {"gc": (_probe_gc, _GC_MODES),
                   "grappler": (_probe_grappler, _GRAPPLER_MODES),
-                  "export": (_probe_export, _EXPORT_MODES)}[args.probe]
+                  "export": (_probe_export, _EXPORT_MODES),
+                  "construct_gc": (_probe_construct_gc,
+                                   _CONSTRUCT_GC_MODES)}[args.probe]
   if args.mode:
     print(probe(args.mode, args.modules), flush=True)
     return
