@@ -621,5 +621,58 @@ for rows in (2, 100):
     self.assertEqual(ours["w_2"], [[1.0, 2.0], [3.0, 4.0]])
 
 
+class FinalizedGraphTwoDeviceExportTest(fidelity_lib.BothRunsTestCase):
+  """The same with the variables on two devices: one data file each.
+
+  hub_tf1 used to build a Saver for such variables on the first export (a
+  Saver built earlier puts its restore ops on the variables' devices), so
+  a finalized graph could not be exported.
+  """
+
+  SNIPPET = r"""
+devices = iter(["/cpu:0", "/cpu:1"])
+
+def place_variables(op):
+  if op.type in ("VariableV2", "VarHandleOp"):
+    return next(devices)
+  return ""
+
+def module_fn():
+  x = tf.compat.v1.placeholder(tf.float32, [None, 2])
+  with tf.compat.v1.variable_scope("ref", use_resource=False):
+    a = tf.compat.v1.get_variable("a", initializer=[[1.0, 2.0], [3.0, 4.0]])
+  with tf.compat.v1.variable_scope("res", use_resource=True):
+    b = tf.compat.v1.get_variable("b", initializer=[10.0, 20.0])
+  hub.add_signature(inputs=x, outputs=tf.matmul(x, a) + b)
+
+config = tf.compat.v1.ConfigProto(device_count={"CPU": 2})
+with tf.Graph().as_default() as g:
+  with g.device(place_variables):
+    m = hub.Module(hub.create_module_spec(module_fn), trainable=True)
+  emit("devices", sorted(v.device for v in m.variables))
+  step = tf.compat.v1.train.get_or_create_global_step()
+  grow = [tf.compat.v1.assign_add(v, tf.ones_like(v)) for v in m.variables]
+  out = os.path.join(TMP, "out")
+  with tf.compat.v1.train.SingularMonitoredSession(config=config) as s:
+    emit("finalized", g.finalized)
+    s.run(grow)
+    m.export(out, s.raw_session())
+emit("files", sorted(os.listdir(os.path.join(out, "variables"))))
+reader = tf.train.load_checkpoint(os.path.join(out, "variables", "variables"))
+emit("values", {k: reader.get_tensor(k).tolist()
+                for k in sorted(reader.get_variable_to_shape_map())})
+"""
+
+  def test_export_after_finalize(self):
+    original, ours = self.results()
+    self.assertEqual(original, ours)
+    self.assertTrue(ours["finalized"])
+    self.assertEqual(ours["files"], ["variables.data-00000-of-00002",
+                                     "variables.data-00001-of-00002",
+                                     "variables.index"])
+    self.assertEqual(ours["values"], {"ref/a": [[2.0, 3.0], [4.0, 5.0]],
+                                      "res/b": [11.0, 21.0]})
+
+
 if __name__ == "__main__":
   absltest.main()

@@ -190,9 +190,10 @@ class Module(object):
     replicas_lib.register(self._graph, name, self._state, self._tags,
                           trainable)
     if self._state.variable_map and not self._graph.building_function:
-      # Now, as the original builds its Saver.  A Saver's restore ops are
-      # not wanted here: that writer is built on the first export, as
-      # before (a finalized graph cannot export then).
+      # Now, as the original builds its Saver.  Only strategy-made
+      # variables need a Saver, whose restore ops are not wanted here: that
+      # writer is built on the first export (a finalized graph cannot
+      # export then).
       self._variable_writer(unless_saver=True)
 
   def __call__(self, inputs=None, _sentinel=None, signature=None,

@@ -18,10 +18,13 @@ Rules of this file:
   `_STREAM_MIN_BYTES`): the values stream out of the session in chunks of
   at most `_CHUNK_BYTES` and format/bundle_writer.py writes them on a
   second thread.  The session keeps the only whole copy.  Otherwise on one
-  device: one SaveV2 over the same reads.  Over several devices or with
-  strategy-made variables: a Saver (sharded per device).
-- Either way the files are the ones a Saver leaves for one device:
-  `variables.index` and `variables.data-00000-of-00001`.
+  device: one SaveV2 over the same reads.  Over several devices: one SaveV2
+  per device (on it) into a temporary shard, then one MergeV2Checkpoints,
+  a sharded Saver's layout without its restore ops (which would land on
+  the variables' devices).  Strategy-made variables: a Saver, built on the
+  first export.
+- The files are the ones a Saver leaves: `variables.index` and
+  `variables.data-0000i-of-0000N`, one data file per device.
 """
 
 import math
@@ -82,7 +85,10 @@ def build_writer(entries: List[Entry], devices: int, strategy_made: bool,
   if (streamable and len(entries) <= _STREAM_MAX_VARIABLES and
       sum(_nbytes(e) for e in entries) >= _STREAM_MIN_BYTES):
     return _StreamingWriter(entries)
-  prefix_input, save_op = _save_op(entries)
+  if devices > 1:
+    prefix_input, save_op = _sharded_save_op(entries)
+  else:
+    prefix_input, save_op = _save_op(entries)
   return lambda session, prefix: session.run(save_op, {prefix_input: prefix})
 
 
@@ -94,9 +100,10 @@ def uses_saver(devices: int, strategy_made: bool) -> bool:
     strategy_made: whether a distribution strategy made them.
 
   Returns:
-    True over several devices or for strategy-made variables.
+    True for strategy-made variables.
   """
-  return devices > 1 or strategy_made
+  del devices  # Several devices get one SaveV2 each (_sharded_save_op).
+  return strategy_made
 
 
 def _add_reads(graph_def: graph_pb2.GraphDef, entries: List[Entry],
@@ -125,16 +132,28 @@ def _add_reads(graph_def: graph_pb2.GraphDef, entries: List[Entry],
   return names
 
 
+def _reads_and_prefix(entries: List[Entry]
+                      ) -> Tuple[graph_pb2.GraphDef, Dict[str, tf.Tensor],
+                                 List[str]]:
+  """A GraphDef of the reads of `entries` and a fed "prefix" string.
+
+  Returns:
+    (the GraphDef, its input map so far, the read nodes' names in order).
+  """
+  graph_def = graph_pb2.GraphDef()
+  input_map = {}
+  reads = _add_reads(graph_def, entries, input_map)
+  _fed(graph_def, "prefix", "", tf.string)
+  return graph_def, input_map, reads
+
+
 def _save_op(entries: List[Entry]) -> Tuple[tf.Tensor, tf.Operation]:
   """One SaveV2 of `entries` to a fed prefix.
 
   Returns:
     (the scalar string placeholder of the prefix, the SaveV2 op).
   """
-  graph_def = graph_pb2.GraphDef()
-  input_map = {}
-  reads = _add_reads(graph_def, entries, input_map)
-  _fed(graph_def, "prefix", "", tf.string)
+  graph_def, input_map, reads = _reads_and_prefix(entries)
   save = graph_def.node.add(name="save", op="SaveV2",
                             input=["prefix", "names:0", "slices:0"] + reads)
   save.attr["dtypes"].list.type.extend(
@@ -147,6 +166,60 @@ def _save_op(entries: List[Entry]) -> Tuple[tf.Tensor, tf.Operation]:
         graph_def, input_map=input_map, return_elements=["save", "prefix:0"],
         name="ops")
   return prefix_input, save_op
+
+
+def _sharded_save_op(entries: List[Entry]) -> Tuple[tf.Tensor, tf.Operation]:
+  """Per device one SaveV2 of its entries, merged into a fed prefix.
+
+  Shard i of N (devices in sorted order) is written on its device to
+  `<prefix>_temp/part-0000i-of-0000N`; MergeV2Checkpoints, on the CPU of
+  the last device's task once every shard is written, moves the data files
+  to `<prefix>.data-0000i-of-0000N`, writes `<prefix>.index` and deletes
+  the temporary directory.
+
+  Returns:
+    (the scalar string placeholder of the prefix, the MergeV2Checkpoints op).
+  """
+  graph_def, input_map, reads = _reads_and_prefix(entries)
+  devices = sorted({e.variable.device for e in entries})
+  _const(graph_def, "temp_suffix", "_temp/part", tf.string)
+  _const(graph_def, "num_shards", len(devices), tf.int32)
+  temp_prefix = _node(graph_def, "StringJoin", "temp_prefix",
+                      ["prefix", "temp_suffix"], "")
+  temp_prefix.attr["N"].i = 2
+  shard_files, saves = [], []
+  for shard, device in enumerate(devices):
+    members = [(e, read) for e, read in zip(entries, reads)
+               if e.variable.device == device]
+    _const(graph_def, "shard_%d" % shard, shard, tf.int32)
+    _const(graph_def, "names_%d" % shard, [e.key for e, _ in members],
+           tf.string)
+    _const(graph_def, "slices_%d" % shard,
+           [e.slice_spec for e, _ in members], tf.string)
+    shard_file = _node(graph_def, "ShardedFilename", "shard_file_%d" % shard,
+                       ["temp_prefix", "shard_%d" % shard, "num_shards"],
+                       device)
+    save = _node(graph_def, "SaveV2", "save_%d" % shard,
+                 [shard_file.name, "names_%d" % shard, "slices_%d" % shard] +
+                 [read for _, read in members], device)
+    save.attr["dtypes"].list.type.extend(
+        e.variable.dtype.base_dtype.as_datatype_enum for e, _ in members)
+    shard_files.append(shard_file.name)
+    saves.append(save.name)
+  merge_device = tf.DeviceSpec.from_string(devices[-1]).replace(
+      device_type="CPU", device_index=0).to_string()
+  files = _node(graph_def, "Pack", "shard_files", shard_files, merge_device)
+  files.attr["N"].i = len(shard_files)
+  files.attr["T"].type = tf.string.as_datatype_enum
+  merge = _node(graph_def, "MergeV2Checkpoints", "merge",
+                ["shard_files", "prefix"] + ["^" + save for save in saves],
+                merge_device)
+  merge.attr["delete_old_dirs"].b = True
+  with tf.name_scope("export_variables"):
+    merge_op, prefix_input = tf.compat.v1.import_graph_def(
+        graph_def, input_map=input_map, return_elements=["merge", "prefix:0"],
+        name="ops")
+  return prefix_input, merge_op
 
 
 class _StreamingWriter:
