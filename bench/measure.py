@@ -316,6 +316,17 @@ def measure_export_ckpt(args, hub, sizes, module_dir, module_name):
   return dict(mem.metrics(), time_s=elapsed)
 
 
+def settle_page_cache() -> bool:
+  """Syncs dirty pages and drops clean ones; False if not permitted."""
+  os.sync()
+  try:
+    with open("/proc/sys/vm/drop_caches", "w") as f:  # procfs.
+      f.write("1")
+    return True
+  except OSError:
+    return False
+
+
 def measure_export_module(args, hub, sizes, module_dir):
   """Times Module.export (floor: one write of the variable bytes).
 
@@ -328,15 +339,6 @@ def measure_export_module(args, hub, sizes, module_dir):
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   out = _tmp_out(args, "exported")
-
-  def settle_page_cache():
-    os.sync()
-    try:
-      with open("/proc/sys/vm/drop_caches", "w") as f:  # procfs.
-        f.write("1")
-      return True
-    except OSError:
-      return False
 
   def fsync_tree(root):
     for directory, _, names in os.walk(root):

@@ -37,6 +37,7 @@ import sys
 import time
 
 import host_memory  # bench/, beside this file.
+import measure  # bench/, beside this file.
 
 _MODULES = os.path.join("bench", "work", "full", "modules")
 _GC_MODES = ("as_left", "collect", "freeze", "disabled")
@@ -136,9 +137,8 @@ def _probe_construct_gc(mode: str, modules: str) -> str:
 
 
 def _settle_page_cache() -> None:
-  os.sync()
-  with open("/proc/sys/vm/drop_caches", "w") as f:  # procfs; needs root.
-    f.write("1")
+  if not measure.settle_page_cache():
+    raise SystemExit("probes.py export: dropping the page cache needs root")
 
 
 class _TimedFile:

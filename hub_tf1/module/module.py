@@ -374,7 +374,7 @@ class Module(object):
                for part, variable in zip(parts[key], variables)]
     devices = len({e.variable.device for e in entries})
     strategy_made = bool(self._state.replica_components)
-    if unless_saver and variable_writer.uses_saver(devices, strategy_made):
+    if unless_saver and variable_writer.uses_saver(strategy_made):
       return None
     graph = tf.compat.v1.get_default_graph()
     with graph.control_dependencies(None), graph.device(None), \

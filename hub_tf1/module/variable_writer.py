@@ -73,7 +73,7 @@ def build_writer(entries: List[Entry], devices: int, strategy_made: bool,
   Returns:
     A function of (session, checkpoint prefix) that writes the values.
   """
-  if uses_saver(devices, strategy_made):
+  if uses_saver(strategy_made):
     saver = tf.compat.v1.train.Saver(
         variable_map, sharded=devices > 1,
         write_version=tf.compat.v1.train.SaverDef.V2)
@@ -92,17 +92,17 @@ def build_writer(entries: List[Entry], devices: int, strategy_made: bool,
   return lambda session, prefix: session.run(save_op, {prefix_input: prefix})
 
 
-def uses_saver(devices: int, strategy_made: bool) -> bool:
+def uses_saver(strategy_made: bool) -> bool:
   """Whether `build_writer` makes a Saver (its restore ops come along).
 
+  Several devices get one SaveV2 each (`_sharded_save_op`), not a Saver.
+
   Args:
-    devices: on how many devices the variables are.
-    strategy_made: whether a distribution strategy made them.
+    strategy_made: whether a distribution strategy made the variables.
 
   Returns:
     True for strategy-made variables.
   """
-  del devices  # Several devices get one SaveV2 each (_sharded_save_op).
   return strategy_made
 
 
@@ -154,18 +154,40 @@ def _save_op(entries: List[Entry]) -> Tuple[tf.Tensor, tf.Operation]:
     (the scalar string placeholder of the prefix, the SaveV2 op).
   """
   graph_def, input_map, reads = _reads_and_prefix(entries)
-  save = graph_def.node.add(name="save", op="SaveV2",
-                            input=["prefix", "names:0", "slices:0"] + reads)
+  _add_save(graph_def, "save", "prefix", list(zip(entries, reads)), "")
+  return _import_writer(graph_def, input_map, "save")
+
+
+def _add_save(graph_def: graph_pb2.GraphDef, name: str, prefix: str,
+              members: List[Tuple[Entry, str]], device: str) -> None:
+  """Adds SaveV2 `name` and its key and slice constants to `graph_def`.
+
+  Args:
+    graph_def: the writer's GraphDef.
+    name: the SaveV2 node's name (its constants are named after it).
+    prefix: the node giving the file prefix it writes to.
+    members: (entry, name of its read node) pairs, sorted by key.
+    device: where it runs.
+  """
+  _const(graph_def, name + "_names", [e.key for e, _ in members], tf.string)
+  _const(graph_def, name + "_slices", [e.slice_spec for e, _ in members],
+         tf.string)
+  save = _node(graph_def, "SaveV2", name,
+               [prefix, name + "_names", name + "_slices"] +
+               [read for _, read in members], device)
   save.attr["dtypes"].list.type.extend(
-      e.variable.dtype.base_dtype.as_datatype_enum for e in entries)
+      e.variable.dtype.base_dtype.as_datatype_enum for e, _ in members)
+
+
+def _import_writer(graph_def: graph_pb2.GraphDef,
+                   input_map: Dict[str, tf.Tensor],
+                   op_name: str) -> Tuple[tf.Tensor, tf.Operation]:
+  """Imports a writer's GraphDef; returns (its prefix input, op `op_name`)."""
   with tf.name_scope("export_variables"):
-    input_map["names:0"] = tf.constant([e.key for e in entries], name="names")
-    input_map["slices:0"] = tf.constant([e.slice_spec for e in entries],
-                                        name="slices")
-    save_op, prefix_input = tf.compat.v1.import_graph_def(
-        graph_def, input_map=input_map, return_elements=["save", "prefix:0"],
+    op, prefix_input = tf.compat.v1.import_graph_def(
+        graph_def, input_map=input_map, return_elements=[op_name, "prefix:0"],
         name="ops")
-  return prefix_input, save_op
+  return prefix_input, op
 
 
 def _sharded_save_op(entries: List[Entry]) -> Tuple[tf.Tensor, tf.Operation]:
@@ -192,20 +214,12 @@ def _sharded_save_op(entries: List[Entry]) -> Tuple[tf.Tensor, tf.Operation]:
     members = [(e, read) for e, read in zip(entries, reads)
                if e.variable.device == device]
     _const(graph_def, "shard_%d" % shard, shard, tf.int32)
-    _const(graph_def, "names_%d" % shard, [e.key for e, _ in members],
-           tf.string)
-    _const(graph_def, "slices_%d" % shard,
-           [e.slice_spec for e, _ in members], tf.string)
     shard_file = _node(graph_def, "ShardedFilename", "shard_file_%d" % shard,
                        ["temp_prefix", "shard_%d" % shard, "num_shards"],
                        device)
-    save = _node(graph_def, "SaveV2", "save_%d" % shard,
-                 [shard_file.name, "names_%d" % shard, "slices_%d" % shard] +
-                 [read for _, read in members], device)
-    save.attr["dtypes"].list.type.extend(
-        e.variable.dtype.base_dtype.as_datatype_enum for e, _ in members)
+    _add_save(graph_def, "save_%d" % shard, shard_file.name, members, device)
     shard_files.append(shard_file.name)
-    saves.append(save.name)
+    saves.append("save_%d" % shard)
   merge_device = tf.DeviceSpec.from_string(devices[-1]).replace(
       device_type="CPU", device_index=0).to_string()
   files = _node(graph_def, "Pack", "shard_files", shard_files, merge_device)
@@ -215,11 +229,7 @@ def _sharded_save_op(entries: List[Entry]) -> Tuple[tf.Tensor, tf.Operation]:
                 ["shard_files", "prefix"] + ["^" + save for save in saves],
                 merge_device)
   merge.attr["delete_old_dirs"].b = True
-  with tf.name_scope("export_variables"):
-    merge_op, prefix_input = tf.compat.v1.import_graph_def(
-        graph_def, input_map=input_map, return_elements=["merge", "prefix:0"],
-        name="ops")
-  return prefix_input, merge_op
+  return _import_writer(graph_def, input_map, "merge")
 
 
 class _StreamingWriter:
