@@ -77,8 +77,8 @@ FULL = Sizes(
     elmo_char_dim=16, elmo_filter_scale=1, elmo_highways=2,
     elmo_lstm_units=4096, elmo_proj=512,
     # Training at 16 tokens: the ELMo step's gradient sums a 64 MB weight
-    # gradient per LSTM per time step (13 s a step at 32 tokens), and the
-    # full run must stay under an hour on 2 cores.
+    # gradient per LSTM per time step (13 s a step at 32 tokens, see
+    # bench/README), and the full run must stay under an hour on 2 cores.
     real_batch=4, real_seq=32, real_train_seq=16, real_calls=10,
     real_train_steps=3)
 
