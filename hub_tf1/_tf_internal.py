@@ -15,13 +15,16 @@ Rules of this file:
 """
 
 import contextlib
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
+import weakref
 
 import tensorflow as tf
 from tensorflow.core.framework import attr_value_pb2
 from tensorflow.core.framework import op_def_pb2
 from tensorflow.core.protobuf import struct_pb2
 from tensorflow.core.framework import variable_pb2
+from tensorflow.core.protobuf import config_pb2
+from tensorflow.python.client import pywrap_tf_session
 from tensorflow.python.eager import context as _context
 from tensorflow.python.eager import record
 from tensorflow.python.framework import importer
@@ -165,6 +168,42 @@ def stop_recording():
   """
   with record.stop_recording():
     yield
+
+
+# --- Sessions -----------------------------------------------------------------
+
+
+def callable_without_copy(session: tf.compat.v1.Session,
+                          fetches: List[tf.Tensor]) -> Callable[[], list]:
+  """A function that runs `fetches` in `session`, without copying results.
+
+  `Session.run` and the public `make_callable` copy every fetched tensor
+  into a new numpy array; only the callable API (`Session::MakeCallable`)
+  returns arrays that share the tensor's buffer (e.g. a variable's memory,
+  read in place).  The function holds `session` weakly, so that a cache of
+  them keeps no session (and its variables) alive; the session releases
+  the callable when it is deleted.
+  """
+  session._extend_graph()  # pylint: disable=protected-access
+  options = config_pb2.CallableOptions()
+  options.fetch.extend(t.name for t in fetches)
+  buffer = pywrap_tf_session.TF_NewBufferFromString(
+      options.SerializeToString())
+  try:
+    handle = pywrap_tf_session.TF_SessionMakeCallable(
+        session._session, buffer)  # pylint: disable=protected-access
+  finally:
+    pywrap_tf_session.TF_DeleteBuffer(buffer)
+  session_ref = weakref.ref(session)
+
+  def run() -> list:
+    live = session_ref()
+    if live is None or live._closed:  # pylint: disable=protected-access
+      raise RuntimeError("Attempted to use a closed Session.")
+    return pywrap_tf_session.TF_SessionRunCallable(
+        live._session, handle, [], None)  # pylint: disable=protected-access
+
+  return run
 
 
 # --- SavedModel and tracking --------------------------------------------------

@@ -13,34 +13,43 @@ Rules of this file:
   puts a variable in copy-on-read mode, where a plain read copies it); a
   ref variable's snapshot is its buffer.
 - Which writer: every variable on one device, none made by a distribution
-  strategy, none partitioned, none of a string dtype, the `crc32c` package
-  present, and few variables holding many bytes (`_STREAM_MAX_VARIABLES`,
-  `_STREAM_MIN_BYTES`): the values stream out of the session in chunks of
-  at most `_CHUNK_BYTES` and format/bundle_writer.py writes them on a
-  second thread.  The session keeps the only whole copy.  Otherwise on one
-  device: one SaveV2 over the same reads.  Over several devices: one SaveV2
-  per device (on it) into a temporary shard, then one MergeV2Checkpoints,
-  a sharded Saver's layout without its restore ops (which would land on
-  the variables' devices).  Strategy-made variables: a Saver, built on the
-  first export.
+  strategy, none partitioned, none of a string dtype and the `crc32c`
+  package present ("streamable"): in a session of this process on CPU
+  devices, the reads are fetched once as numpy arrays over the variables'
+  own memory (a callable, its executor kept per session) and
+  format/bundle_writer.py writes them on a second thread while this one
+  checksums them: no copy out of the session at all.  Other sessions get a
+  fallback built with the Module: for few variables holding many bytes
+  (`_STREAM_MAX_VARIABLES`, `_STREAM_MIN_BYTES`) the values stream out of
+  the session in chunks of at most `_CHUNK_BYTES` (a remote session would
+  send a whole tensor at once), else one SaveV2 over the same reads.  Over
+  several devices: one SaveV2 per device (on it) into a temporary shard,
+  then one MergeV2Checkpoints, a sharded Saver's layout without its
+  restore ops (which would land on the variables' devices).
+  Strategy-made variables: a Saver, built on the first export.
 - The files are the ones a Saver leaves: `variables.index` and
   `variables.data-0000i-of-0000N`, one data file per device.
 """
 
 import math
 from typing import Callable, Dict, Iterator, List, NamedTuple, Tuple
+import weakref
 
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import graph_pb2
 
+from hub_tf1 import _tf_internal
 from hub_tf1.format import bundle_writer
 
 # Bytes per session.run of the streaming writer: small enough that memory
 # stays at a few chunks, large enough that a run's fixed cost is noise.
 _CHUNK_BYTES = 16 << 20
-# When streaming pays (one-off scripts on the bench's modules, TF 2.15.1;
-# bench/RESULTS.md has the kept paths): it overlaps the
+# Bytes per write of the in-process writer (its chunks are no copies; one-off
+# scripts found 1, 4, 16 and 64 MiB alike on the 1 GB embedding).
+_IN_PROCESS_CHUNK_BYTES = 16 << 20
+# When streaming chunks pays, for sessions the in-process writer cannot
+# serve (one-off scripts on the bench's modules, TF 2.15.1): it overlaps the
 # checksum and the copy out of the session with the write, which saves
 # about a third of an export whose bytes sit in a few large variables (the
 # 1 GB embedding: 0.28 s against SaveV2's 0.43 s).  But its ops grow with
@@ -51,6 +60,19 @@ _STREAM_MAX_VARIABLES = 8
 _STREAM_MIN_BYTES = 64 << 20
 
 Writer = Callable[[tf.compat.v1.Session, str], None]
+
+# Dtypes whose numpy array holds exactly the tensor's bytes.
+_IN_PROCESS_DTYPES = frozenset([
+    tf.float16, tf.bfloat16, tf.float32, tf.float64, tf.complex64,
+    tf.complex128, tf.int8, tf.int16, tf.int32, tf.int64, tf.uint8,
+    tf.uint16, tf.uint32, tf.uint64, tf.bool])
+
+
+class _Imported(NamedTuple):
+  """A writer's imported ops: its fed prefix, its op and the reads in order."""
+  prefix_input: tf.Tensor
+  op: tf.Operation
+  reads: List[tf.Tensor]
 
 
 class Entry(NamedTuple):
@@ -82,14 +104,19 @@ def build_writer(entries: List[Entry], devices: int, strategy_made: bool,
   streamable = bundle_writer.available() and all(
       not e.slice_spec and bundle_writer.supports(e.variable.dtype)
       and e.variable.shape.is_fully_defined() for e in entries)
-  if (streamable and len(entries) <= _STREAM_MAX_VARIABLES and
-      sum(_nbytes(e) for e in entries) >= _STREAM_MIN_BYTES):
-    return _StreamingWriter(entries)
   if devices > 1:
-    prefix_input, save_op = _sharded_save_op(entries)
+    prefix_input, save_op, _ = _sharded_save_op(entries)
+  elif (streamable and len(entries) <= _STREAM_MAX_VARIABLES and
+        sum(_nbytes(e) for e in entries) >= _STREAM_MIN_BYTES):
+    streaming = _StreamingWriter(entries)
+    return _InProcessWriter(entries, streaming.reads, streaming)
   else:
-    prefix_input, save_op = _save_op(entries)
-  return lambda session, prefix: session.run(save_op, {prefix_input: prefix})
+    prefix_input, save_op, reads = _save_op(entries)
+  save = lambda session, prefix: session.run(save_op, {prefix_input: prefix})
+  if devices == 1 and streamable and all(
+      e.variable.dtype.base_dtype in _IN_PROCESS_DTYPES for e in entries):
+    return _InProcessWriter(entries, reads, save)
+  return save
 
 
 def uses_saver(strategy_made: bool) -> bool:
@@ -147,15 +174,11 @@ def _reads_and_prefix(entries: List[Entry]
   return graph_def, input_map, reads
 
 
-def _save_op(entries: List[Entry]) -> Tuple[tf.Tensor, tf.Operation]:
-  """One SaveV2 of `entries` to a fed prefix.
-
-  Returns:
-    (the scalar string placeholder of the prefix, the SaveV2 op).
-  """
+def _save_op(entries: List[Entry]) -> _Imported:
+  """One SaveV2 of `entries` to a fed prefix (`_Imported.op`)."""
   graph_def, input_map, reads = _reads_and_prefix(entries)
   _add_save(graph_def, "save", "prefix", list(zip(entries, reads)), "")
-  return _import_writer(graph_def, input_map, "save")
+  return _import_writer(graph_def, input_map, "save", reads)
 
 
 def _add_save(graph_def: graph_pb2.GraphDef, name: str, prefix: str,
@@ -180,17 +203,18 @@ def _add_save(graph_def: graph_pb2.GraphDef, name: str, prefix: str,
 
 
 def _import_writer(graph_def: graph_pb2.GraphDef,
-                   input_map: Dict[str, tf.Tensor],
-                   op_name: str) -> Tuple[tf.Tensor, tf.Operation]:
-  """Imports a writer's GraphDef; returns (its prefix input, op `op_name`)."""
+                   input_map: Dict[str, tf.Tensor], op_name: str,
+                   reads: List[str]) -> _Imported:
+  """Imports a writer's GraphDef: its prefix input, op `op_name`, reads."""
   with tf.name_scope("export_variables"):
-    op, prefix_input = tf.compat.v1.import_graph_def(
-        graph_def, input_map=input_map, return_elements=[op_name, "prefix:0"],
+    imported = tf.compat.v1.import_graph_def(
+        graph_def, input_map=input_map,
+        return_elements=[op_name, "prefix:0"] + [r + ":0" for r in reads],
         name="ops")
-  return prefix_input, op
+  return _Imported(imported[1], imported[0], imported[2:])
 
 
-def _sharded_save_op(entries: List[Entry]) -> Tuple[tf.Tensor, tf.Operation]:
+def _sharded_save_op(entries: List[Entry]) -> _Imported:
   """Per device one SaveV2 of its entries, merged into a fed prefix.
 
   Shard i of N (devices in sorted order) is written on its device to
@@ -200,7 +224,7 @@ def _sharded_save_op(entries: List[Entry]) -> Tuple[tf.Tensor, tf.Operation]:
   the temporary directory.
 
   Returns:
-    (the scalar string placeholder of the prefix, the MergeV2Checkpoints op).
+    The imported ops; `op` is the MergeV2Checkpoints.
   """
   graph_def, input_map, reads = _reads_and_prefix(entries)
   devices = sorted({e.variable.device for e in entries})
@@ -229,7 +253,72 @@ def _sharded_save_op(entries: List[Entry]) -> Tuple[tf.Tensor, tf.Operation]:
                 ["shard_files", "prefix"] + ["^" + save for save in saves],
                 merge_device)
   merge.attr["delete_old_dirs"].b = True
-  return _import_writer(graph_def, input_map, "merge")
+  return _import_writer(graph_def, input_map, "merge", reads)
+
+
+class _InProcessWriter:
+  """Writes the variables' own buffers, read without a copy; else a fallback.
+
+  In a session of this process on CPU devices (`_in_this_process`) the
+  reads are fetched as numpy arrays over the variables' memory
+  (_tf_internal.callable_without_copy), so the writer thread's copy into the
+  file is the only pass over the bytes besides the checksum: nothing is
+  copied out of the session, chunk by chunk or whole.  Other sessions (a
+  remote target would send whole tensors; a GPU variable would be copied
+  whole to the host) get the fallback writer.
+  """
+
+  def __init__(self, entries: List[Entry], reads: List[tf.Tensor],
+               fallback: Writer):
+    self._entries = entries
+    self._reads = reads
+    self._fallback = fallback
+    # Session -> its callable of the reads: its executor is built once.
+    self._fetches = weakref.WeakKeyDictionary()
+
+  def __call__(self, session: tf.compat.v1.Session, prefix: str) -> None:
+    fetch = self._fetches.get(session)
+    if fetch is None:
+      if not _in_this_process(session, self._entries):
+        self._fallback(session, prefix)
+        return
+      fetch = _tf_internal.callable_without_copy(session, self._reads)
+      self._fetches[session] = fetch
+    arrays = fetch()
+    bundle_writer.write_bundle(prefix, [
+        bundle_writer.StreamedTensor(
+            entry.key, entry.variable.dtype.base_dtype,
+            tuple(entry.variable.shape.as_list()),
+            _slices(array, _IN_PROCESS_CHUNK_BYTES))
+        for entry, array in zip(self._entries, arrays)])
+
+
+def _slices(array: np.ndarray, size: int) -> Iterator[memoryview]:
+  """The bytes of `array` (no copy) in pieces of at most `size`."""
+  data = memoryview(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
+  for start in range(0, data.nbytes, size):
+    yield data[start:start + size]
+
+
+def _in_this_process(session, entries: List[Entry]) -> bool:
+  """Whether `session` runs in this process, with every variable on a CPU."""
+  if not isinstance(session, (tf.compat.v1.Session,
+                              tf.compat.v1.InteractiveSession)):
+    return False  # E.g. a MonitoredSession: its target is not public.
+  if session.sess_str:
+    return False
+  device_types = {tf.DeviceSpec.from_string(e.variable.device).device_type
+                  for e in entries}
+  if device_types <= {"CPU"}:
+    return True
+  if not device_types <= {"CPU", None}:
+    return False
+  try:
+    devices = session.list_devices()
+  except tf.errors.CancelledError:  # Closed: the fallback says so as run does.
+    return False
+  return all(tf.DeviceSpec.from_string(d.name).device_type == "CPU"
+             for d in devices)
 
 
 class _StreamingWriter:
@@ -299,9 +388,12 @@ class _StreamingWriter:
     else:
       output = raws[0]
     with tf.name_scope("export_variables"):
-      self._begins, self._sizes, self._chunk = tf.compat.v1.import_graph_def(
+      imported = tf.compat.v1.import_graph_def(
           graph_def, input_map=input_map,
-          return_elements=["begins:0", "sizes:0", output + ":0"], name="ops")
+          return_elements=["begins:0", "sizes:0", output + ":0"] +
+          [read + ":0" for read in reads], name="ops")
+    self._begins, self._sizes, self._chunk = imported[:3]
+    self.reads = imported[3:]
 
   def __call__(self, session: tf.compat.v1.Session, prefix: str) -> None:
     bundle_writer.write_bundle(prefix, self._tensors(session))
