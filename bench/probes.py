@@ -4,7 +4,8 @@ Run from the repository root, after `bash bench/run.sh` generated the modules:
 
   PYTHONPATH=. .venv/legacy/bin/python bench/probes.py gc
   PYTHONPATH=. .venv/legacy/bin/python bench/probes.py grappler
-  PYTHONPATH=. .venv/legacy/bin/python bench/probes.py export
+  PYTHONPATH=. .venv/legacy/bin/python bench/probes.py export \
+      [--export_module elmo --applications 11]
   PYTHONPATH=. .venv/legacy/bin/python bench/probes.py construct_gc
 
 `gc`: growth (mean of calls 11-50 / call 1) of 50 x m(x) on the small MLP,
@@ -13,8 +14,9 @@ with Python's collector as the set-up left it, after `gc.collect()`, after
 of one full collection.  `grappler`: the first and second run of the
 initializers of the 200-layer MLP, with the session's default config and with
 Grappler's meta optimizer disabled.  `export`: where the time of
-hub_tf1's `Module.export` of the 1 GB embedding goes, as the bench row
-times it (the first export of a fresh process, page cache synced and
+hub_tf1's `Module.export` of the 1 GB embedding (or `--export_module`,
+after `--applications` applications of its signature) goes, as the bench
+row times it (the first export of a fresh process, page cache synced and
 dropped before): the whole export; how long until the writer thread has its
 first chunk; the writer's time in `write` calls; the building of the
 callable that fetches the variables without a copy (its executor) and its
@@ -42,7 +44,6 @@ import measure  # bench/, beside this file.
 _MODULES = os.path.join("bench", "work", "full", "modules")
 _GC_MODES = ("as_left", "collect", "freeze", "disabled")
 _GRAPPLER_MODES = ("default", "no_meta_optimizer")
-_EXPORT_MODES = ("first_export",)
 _CONSTRUCT_GC_MODES = ("as_left", "collect", "disabled")
 
 
@@ -159,7 +160,8 @@ class _TimedFile:
     return self._out.__exit__(*exc_info)
 
 
-def _probe_export(unused_mode: str, modules: str) -> str:
+def _probe_export(mode: str, modules: str) -> str:
+  """`mode` is "<module>:<applications>" (see --export_module)."""
   import shutil  # pylint: disable=g-import-not-at-top
   import tempfile  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
@@ -192,8 +194,15 @@ def _probe_export(unused_mode: str, modules: str) -> str:
   # pylint: enable=g-import-not-at-top,protected-access
   scratch = tempfile.mkdtemp(prefix="probe_export_")
   try:
+    name, applications = mode.split(":")
     with tf.Graph().as_default():
-      module = hub.Module(os.path.join(modules, "embedding"))
+      module = hub.Module(os.path.join(modules, name))
+      signatures = module.get_signature_names()
+      signature = "default" if "default" in signatures else min(signatures)
+      inputs = module.get_input_info_dict(signature)
+      for _ in range(int(applications)):  # As the BERT/ELMo rows, new inputs.
+        module({key: tf.compat.v1.placeholder(info.dtype, info.get_shape())
+                for key, info in inputs.items()}, signature=signature)
       with tf.compat.v1.Session() as session:
         session.run(tf.compat.v1.global_variables_initializer())
         _settle_page_cache()
@@ -226,11 +235,17 @@ def main() -> None:
                       choices=("gc", "grappler", "export", "construct_gc"))
   parser.add_argument("--modules", default=_MODULES)
   parser.add_argument("--reps", type=int, default=3)
+  parser.add_argument("--export_module", default="embedding",
+                      help="export: the bench module to export")
+  parser.add_argument("--applications", type=int, default=0,
+                      help="export: signature applications before it "
+                      "(the BERT and ELMo rows have 11, then run one)")
   parser.add_argument("--mode", help=argparse.SUPPRESS)  # One child process.
   args = parser.parse_args()
+  export_modes = ("%s:%d" % (args.export_module, args.applications),)
   probe, modes = {"gc": (_probe_gc, _GC_MODES),
                   "grappler": (_probe_grappler, _GRAPPLER_MODES),
-                  "export": (_probe_export, _EXPORT_MODES),
+                  "export": (_probe_export, export_modes),
                   "construct_gc": (_probe_construct_gc,
                                    _CONSTRUCT_GC_MODES)}[args.probe]
   if args.mode:
