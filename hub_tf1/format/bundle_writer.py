@@ -25,7 +25,7 @@ Rules of this file:
 import queue
 import sys
 import threading
-from typing import Iterable, List, NamedTuple, Optional, Tuple
+from typing import Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -74,14 +74,28 @@ def _byte_view(array: np.ndarray) -> memoryview:
   return memoryview(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
 
 
+def byte_pieces(array: np.ndarray, size: int) -> Iterator[memoryview]:
+  """The bytes of `array` (no copy) in pieces of at most `size`: chunks.
+
+  Args:
+    array: a C-contiguous array (or numpy scalar) of a supported dtype.
+    size: the most bytes per piece.
+
+  Returns:
+    The pieces, in order; none for an empty array.
+  """
+  data = _byte_view(array)
+  return (data[start:start + size] for start in range(0, data.nbytes, size))
+
+
 class _Writer(threading.Thread):
   """Writes the queued chunks, in order, while the caller makes the next.
 
   Chunks are handed over in batches of `_BATCH_BYTES` or more (a chunk that
   large is a batch by itself; the last batch may be smaller): each
-  hand-over switches threads, which costs more than writing a small tensor.  After
-  an error it keeps taking batches (and drops them) until the end marker,
-  so the producer is never left blocked on a full queue.
+  hand-over switches threads, which costs more than writing a small
+  tensor.  After an error it keeps taking batches (and drops them) until
+  the end marker, so the producer is never left blocked on a full queue.
   """
 
   def __init__(self, out):

@@ -105,18 +105,24 @@ def build_writer(entries: List[Entry], devices: int, strategy_made: bool,
       not e.slice_spec and bundle_writer.supports(e.variable.dtype)
       and e.variable.shape.is_fully_defined() for e in entries)
   if devices > 1:
-    prefix_input, save_op, _ = _sharded_save_op(entries)
-  elif (streamable and len(entries) <= _STREAM_MAX_VARIABLES and
-        sum(_nbytes(e) for e in entries) >= _STREAM_MIN_BYTES):
+    writer, _ = _run_save(_sharded_save_op(entries))
+    return writer
+  if (streamable and len(entries) <= _STREAM_MAX_VARIABLES and
+      sum(_nbytes(e) for e in entries) >= _STREAM_MIN_BYTES):
     streaming = _StreamingWriter(entries)
-    return _InProcessWriter(entries, streaming.reads, streaming)
+    writer, reads = streaming, streaming.reads
   else:
-    prefix_input, save_op, reads = _save_op(entries)
-  save = lambda session, prefix: session.run(save_op, {prefix_input: prefix})
-  if devices == 1 and streamable and all(
-      e.variable.dtype.base_dtype in _IN_PROCESS_DTYPES for e in entries):
-    return _InProcessWriter(entries, reads, save)
-  return save
+    writer, reads = _run_save(_save_op(entries))
+  if streamable and all(e.variable.dtype.base_dtype in _IN_PROCESS_DTYPES
+                        for e in entries):
+    return _InProcessWriter(entries, reads, writer)
+  return writer
+
+
+def _run_save(imported: _Imported) -> Tuple[Writer, List[tf.Tensor]]:
+  """A writer that runs `imported.op` on a prefix; the reads it writes."""
+  return (lambda session, prefix: session.run(  # pylint: disable=g-long-lambda
+      imported.op, {imported.prefix_input: prefix})), imported.reads
 
 
 def uses_saver(strategy_made: bool) -> bool:
@@ -289,15 +295,8 @@ class _InProcessWriter:
         bundle_writer.StreamedTensor(
             entry.key, entry.variable.dtype.base_dtype,
             tuple(entry.variable.shape.as_list()),
-            _slices(array, _IN_PROCESS_CHUNK_BYTES))
+            bundle_writer.byte_pieces(array, _IN_PROCESS_CHUNK_BYTES))
         for entry, array in zip(self._entries, arrays)])
-
-
-def _slices(array: np.ndarray, size: int) -> Iterator[memoryview]:
-  """The bytes of `array` (no copy) in pieces of at most `size`."""
-  data = memoryview(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
-  for start in range(0, data.nbytes, size):
-    yield data[start:start + size]
 
 
 def _in_this_process(session, entries: List[Entry]) -> bool:
