@@ -5,7 +5,7 @@ Run from the repository root, after `bash bench/run.sh` generated the modules:
   PYTHONPATH=. .venv/legacy/bin/python bench/probes.py gc
   PYTHONPATH=. .venv/legacy/bin/python bench/probes.py grappler
   PYTHONPATH=. .venv/legacy/bin/python bench/probes.py export \
-      [--export_module elmo --applications 11]
+      [--export_module elmo --applications 11 [--run_first]]
   PYTHONPATH=. .venv/legacy/bin/python bench/probes.py construct_gc
 
 `gc`: growth (mean of calls 11-50 / call 1) of 50 x m(x) on the small MLP,
@@ -15,7 +15,8 @@ of one full collection.  `grappler`: the first and second run of the
 initializers of the 200-layer MLP, with the session's default config and with
 Grappler's meta optimizer disabled.  `export`: where the time of
 hub_tf1's `Module.export` of the 1 GB embedding (or `--export_module`,
-after `--applications` applications of its signature) goes, as the bench
+after `--applications` applications of its signature, the first of them run
+once with `--run_first` as the BERT/ELMo rows do) goes, as the bench
 row times it (the first export of a fresh process, page cache synced and
 dropped before): the whole export; how long until the writer thread has its
 first chunk; the writer's time in `write` calls; the building of the
@@ -40,6 +41,7 @@ import time
 
 import host_memory  # bench/, beside this file.
 import measure  # bench/, beside this file.
+import models  # bench/, beside this file.
 
 _MODULES = os.path.join("bench", "work", "full", "modules")
 _GC_MODES = ("as_left", "collect", "freeze", "disabled")
@@ -194,17 +196,24 @@ def _probe_export(mode: str, modules: str) -> str:
   # pylint: enable=g-import-not-at-top,protected-access
   scratch = tempfile.mkdtemp(prefix="probe_export_")
   try:
-    name, applications = mode.split(":")
+    name, applications, run_first = mode.split(":")
     with tf.Graph().as_default():
       module = hub.Module(os.path.join(modules, name))
       signatures = module.get_signature_names()
       signature = "default" if "default" in signatures else min(signatures)
       inputs = module.get_input_info_dict(signature)
+      applied = []
       for _ in range(int(applications)):  # As the BERT/ELMo rows, new inputs.
-        module({key: tf.compat.v1.placeholder(info.dtype, info.get_shape())
-                for key, info in inputs.items()}, signature=signature)
+        x = {key: tf.compat.v1.placeholder(info.dtype, info.get_shape())
+             for key, info in inputs.items()}
+        applied.append((x, module(x, signature=signature, as_dict=True)))
       with tf.compat.v1.Session() as session:
         session.run(tf.compat.v1.global_variables_initializer())
+        if run_first == "run":  # As the rows: the first application, once.
+          x, outputs = applied[0]
+          values = models.realistic_feed(name, models.FULL)
+          session.run(outputs[models.REALISTIC_OUTPUT[name]],
+                      {x[k]: v for k, v in values.items()})
         _settle_page_cache()
         export_start = time.perf_counter()
         module.export(os.path.join(scratch, "exported"), session)
@@ -240,9 +249,13 @@ def main() -> None:
   parser.add_argument("--applications", type=int, default=0,
                       help="export: signature applications before it "
                       "(the BERT and ELMo rows have 11, then run one)")
+  parser.add_argument("--run_first", action="store_true",
+                      help="export: run the first application once before "
+                      "(as the BERT and ELMo rows; needs --applications)")
   parser.add_argument("--mode", help=argparse.SUPPRESS)  # One child process.
   args = parser.parse_args()
-  export_modes = ("%s:%d" % (args.export_module, args.applications),)
+  export_modes = ("%s:%d:%s" % (args.export_module, args.applications,
+                                 "run" if args.run_first else "no_run"),)
   probe, modes = {"gc": (_probe_gc, _GC_MODES),
                   "grappler": (_probe_grappler, _GRAPPLER_MODES),
                   "export": (_probe_export, export_modes),

@@ -624,7 +624,7 @@ def main():
                       ",".join(COLUMNS))
   parser.add_argument("--reps", type=int, default=0,
                       help="repetitions per row (default: 5, file-writing "
-                      "rows 7, the BERT and ELMo rows 3; --quick: 1)")
+                      "rows 7, the BERT and ELMo training rows 3; --quick: 1)")
   parser.add_argument("--list", action="store_true", help="list the rows")
   parser.add_argument("--regenerate", action="store_true",
                       help="rewrite the modules even if they exist")
