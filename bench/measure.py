@@ -380,8 +380,20 @@ def measure_export_module(args, hub, sizes, module_dir):
               time_with_fsync_s=elapsed + fsync_s, caches_dropped=dropped)
 
 
-def measure_steady(args, hub, sizes, module_dir, module_name):
-  import numpy as np  # pylint: disable=g-import-not-at-top
+def steady_session(hub, sizes, module_dir, module_name):
+  """A session ready to run the steady-state rows' step, and that step.
+
+  Args:
+    hub: hub_tf1 or tensorflow_hub; None for the floor (the same model built
+      directly, its variables restored by a Saver).
+    sizes: the run's `rows.Sizes`.
+    module_dir: the module of `module_name`.
+    module_name: a module of bench/models.py with a "default" signature.
+
+  Returns:
+    (session, run): `run()` is one timed unit, a `session.run` of the
+    output on the row's batch. The caller closes the session.
+  """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import models  # pylint: disable=g-import-not-at-top
   batch = models.sample_batch(module_name, sizes)
@@ -401,17 +413,23 @@ def measure_steady(args, hub, sizes, module_dir, module_name):
       restore = lambda sess: saver.restore(sess, _variables_prefix(module_dir))
     init = tf.group(tf.compat.v1.global_variables_initializer(),
                     tf.compat.v1.tables_initializer())
-    with tf.compat.v1.Session(graph=graph) as sess:
-      sess.run(init)
-      if restore:
-        restore(sess)
-      for _ in range(10):
-        sess.run(y, {x: batch})
-      times = []
-      for _ in range(sizes.steady_runs):
-        t0 = time.perf_counter()
-        sess.run(y, {x: batch})
-        times.append(time.perf_counter() - t0)
+    sess = tf.compat.v1.Session(graph=graph)
+    sess.run(init)
+    if restore:
+      restore(sess)  # A Saver restores in its graph's context only.
+  return sess, lambda: sess.run(y, {x: batch})
+
+
+def measure_steady(args, hub, sizes, module_dir, module_name):
+  sess, run = steady_session(hub, sizes, module_dir, module_name)
+  with sess:
+    for _ in range(10):
+      run()
+    times = []
+    for _ in range(sizes.steady_runs):
+      t0 = time.perf_counter()
+      run()
+      times.append(time.perf_counter() - t0)
   times.sort()
   # The 10th percentile is the least noisy estimate of the cost of a run on
   # a shared machine (interference only ever adds time); the median is kept.
@@ -572,15 +590,27 @@ def _floor_save_op(graph, dtypes, scope, prefix):
                            shape_and_slices=[""] * len(names), tensors=values)
 
 
-def measure_real_train(args, hub, sizes, module_dir, module_name):
-  """hub.Module(trainable=True, tags={"train"}) + an SGD step on it."""
-  del args  # Unused.
+def train_session(hub, sizes, module_dir, module_name, result=None):
+  """An initialized session of the training rows' graph, and its SGD step.
+
+  Args:
+    hub: hub_tf1 or tensorflow_hub (`trainable=True, tags={"train"}`); None
+      for the floor (the train graph built directly, restored by a Saver).
+    sizes: the run's `rows.Sizes`.
+    module_dir: the module of `module_name`.
+    module_name: models.BERT or models.ELMO.
+    result: if given, gets "construct_s" and "init_s".
+
+  Returns:
+    (session, step): `step()` runs one SGD step on the row's batch. The
+    caller closes the session.
+  """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import models  # pylint: disable=g-import-not-at-top
+  result = {} if result is None else result
   signature = models.REALISTIC_SIGNATURE[module_name]
   out_key = models.REALISTIC_OUTPUT[module_name]
   feed_values = models.realistic_feed(module_name, sizes, train=True)
-  result = {}
   graph = tf.Graph()
   # A TF1 training program: v1 while loops get v1 gradients (see models).
   with graph.as_default(), models.v1_control_flow():
@@ -607,21 +637,30 @@ def measure_real_train(args, hub, sizes, module_dir, module_name):
     init = tf.group(tf.compat.v1.global_variables_initializer(),
                     tf.compat.v1.tables_initializer())
     feed = {inputs[k]: v for k, v in feed_values.items()}
-    with tf.compat.v1.Session(graph=graph) as sess:
+    sess = tf.compat.v1.Session(graph=graph)
+    t0 = time.perf_counter()
+    if restore is None:
+      sess.run(init)
+    else:
+      restore(sess)  # A Saver restores in its graph's context only.
+    result["init_s"] = time.perf_counter() - t0
+  return sess, lambda: sess.run(step, feed)
+
+
+def measure_real_train(args, hub, sizes, module_dir, module_name):
+  """hub.Module(trainable=True, tags={"train"}) + an SGD step on it."""
+  del args  # Unused.
+  result = {}
+  sess, step = train_session(hub, sizes, module_dir, module_name, result)
+  with sess:
+    t0 = time.perf_counter()
+    step()
+    result["first_step_s"] = time.perf_counter() - t0
+    times = []
+    for _ in range(sizes.real_train_steps):
       t0 = time.perf_counter()
-      if restore is None:
-        sess.run(init)
-      else:
-        restore(sess)
-      result["init_s"] = time.perf_counter() - t0
-      t0 = time.perf_counter()
-      sess.run(step, feed)
-      result["first_step_s"] = time.perf_counter() - t0
-      times = []
-      for _ in range(sizes.real_train_steps):
-        t0 = time.perf_counter()
-        sess.run(step, feed)
-        times.append(time.perf_counter() - t0)
+      step()
+      times.append(time.perf_counter() - t0)
   times.sort()
   result["step_s"] = times[len(times) // 2]
   result["peak_mb"] = _status_mb("VmHWM")

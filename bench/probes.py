@@ -7,6 +7,8 @@ Run from the repository root, after `bash bench/run.sh` generated the modules:
   PYTHONPATH=. .venv/legacy/bin/python bench/probes.py export \
       [--export_module elmo --applications 11 [--run_first]]
   PYTHONPATH=. .venv/legacy/bin/python bench/probes.py construct_gc
+  PYTHONPATH=. .venv/legacy/bin/python bench/probes.py paired \
+      [--row steady_text|steady_mlp_small|bert_train]
 
 `gc`: growth (mean of calls 11-50 / call 1) of 50 x m(x) on the small MLP,
 with Python's collector as the set-up left it, after `gc.collect()`, after
@@ -27,8 +29,12 @@ probe as the bench does (bench/host_memory.py).  `construct_gc`: the
 first `hub.Module(path)` of the 200-layer MLP in a process (the bench's
 `load_mlp_deep` row), with the collector as the imports left it, after
 `gc.collect()` and disabled; also the time of the writer's ops inside it
-and the collector's full collections during it.  Each case runs in a fresh
-process.
+and the collector's full collections during it.  `paired`: the timed
+step of a steady-state or training row (bench/measure.py builds both) for
+hub_tf1 and the floor in one process, in alternating blocks, so that what
+differs between processes (where memory landed, the machine's load) is
+shared; once with hub_tf1's session built first, once with the floor's.
+Each case runs in a fresh process.
 """
 
 import argparse
@@ -47,6 +53,9 @@ _MODULES = os.path.join("bench", "work", "full", "modules")
 _GC_MODES = ("as_left", "collect", "freeze", "disabled")
 _GRAPPLER_MODES = ("default", "no_meta_optimizer")
 _CONSTRUCT_GC_MODES = ("as_left", "collect", "disabled")
+# Rows whose step `paired` measures: (units per block, rounds).
+_PAIRED_ROWS = {"steady_mlp_small": (50, 20), "steady_text": (50, 20),
+                "bert_train": (2, 10)}
 
 
 def _probe_gc(mode: str, modules: str) -> str:
@@ -238,10 +247,60 @@ def _probe_export(mode: str, modules: str) -> str:
               written // 10**6, floor_s))
 
 
+def _probe_paired(mode: str, modules: str) -> str:
+  """`mode` is "<row>:<first>", `first` "hub_tf1" or "floor" (built first)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import hub_tf1 as hub  # pylint: disable=g-import-not-at-top
+  import rows  # pylint: disable=g-import-not-at-top
+  tf.compat.v1.disable_eager_execution()
+  row_name, first = mode.split(":")
+  row = rows.ROWS_BY_NAME[row_name]
+  module_dir = os.path.join(modules, row.module)
+  block, rounds = _PAIRED_ROWS[row_name]
+  if row.kind == "steady":
+    make = lambda impl: measure.steady_session(impl, models.FULL, module_dir,
+                                               row.module)
+  else:
+    make = lambda impl: measure.train_session(impl, models.FULL, module_dir,
+                                              row.module)
+  order = ("hub_tf1", "floor") if first == "hub_tf1" else ("floor", "hub_tf1")
+  sessions, units = [], {}
+  for impl in order:
+    session, unit = make(hub if impl == "hub_tf1" else None)
+    sessions.append(session)
+    units[impl] = unit
+    for _ in range(2 if row.kind != "steady" else 10):  # Warm-up.
+      unit()
+  times = {impl: [] for impl in order}
+  try:
+    for _ in range(rounds):
+      for impl in order:
+        for _ in range(block):
+          start = time.perf_counter()
+          units[impl]()
+          times[impl].append(time.perf_counter() - start)
+  finally:
+    for session in sessions:
+      session.close()
+  stats = {}
+  for impl, ts in times.items():
+    ts.sort()
+    stats[impl] = (ts[len(ts) // 10], ts[len(ts) // 2])
+  return ("paired %s (%s built first, %d each)  hub_tf1 p10=%.2f ms "
+          "median=%.2f ms  floor p10=%.2f ms median=%.2f ms  "
+          "hub_tf1/floor p10 %.3fx median %.3fx" % (
+              row_name, first, len(times["floor"]),
+              1000 * stats["hub_tf1"][0], 1000 * stats["hub_tf1"][1],
+              1000 * stats["floor"][0], 1000 * stats["floor"][1],
+              stats["hub_tf1"][0] / stats["floor"][0],
+              stats["hub_tf1"][1] / stats["floor"][1]))
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("probe",
-                      choices=("gc", "grappler", "export", "construct_gc"))
+                      choices=("gc", "grappler", "export", "construct_gc",
+                               "paired"))
   parser.add_argument("--modules", default=_MODULES)
   parser.add_argument("--reps", type=int, default=3)
   parser.add_argument("--export_module", default="embedding",
@@ -252,6 +311,9 @@ def main() -> None:
   parser.add_argument("--run_first", action="store_true",
                       help="export: run the first application once before "
                       "(as the BERT and ELMo rows; needs --applications)")
+  parser.add_argument("--row", default="steady_text",
+                      choices=sorted(_PAIRED_ROWS),
+                      help="paired: the row whose step it measures")
   parser.add_argument("--mode", help=argparse.SUPPRESS)  # One child process.
   args = parser.parse_args()
   export_modes = ("%s:%d:%s" % (args.export_module, args.applications,
@@ -260,12 +322,17 @@ def main() -> None:
                   "grappler": (_probe_grappler, _GRAPPLER_MODES),
                   "export": (_probe_export, export_modes),
                   "construct_gc": (_probe_construct_gc,
-                                   _CONSTRUCT_GC_MODES)}[args.probe]
+                                   _CONSTRUCT_GC_MODES),
+                  "paired": (_probe_paired,
+                             tuple("%s:%s" % (args.row, first)
+                                   for first in ("hub_tf1", "floor")))
+                 }[args.probe]
   if args.mode:
     print(probe(args.mode, args.modules), flush=True)
     return
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  steady = (host_memory.steady_host_memory() if args.probe == "export"
+  steady = (host_memory.steady_host_memory()
+            if args.probe in ("export", "paired")
             else contextlib.nullcontext("free page reporting left as it is"))
   with steady as note:
     print("probes: %s" % note, flush=True)
