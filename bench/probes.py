@@ -208,8 +208,7 @@ def _probe_export(mode: str, modules: str) -> str:
     name, applications, run_first = mode.split(":")
     with tf.Graph().as_default():
       module = hub.Module(os.path.join(modules, name))
-      signatures = module.get_signature_names()
-      signature = "default" if "default" in signatures else min(signatures)
+      signature = models.REALISTIC_SIGNATURE.get(name, "default")
       inputs = module.get_input_info_dict(signature)
       applied = []
       for _ in range(int(applications)):  # As the BERT/ELMo rows, new inputs.
@@ -257,19 +256,16 @@ def _probe_paired(mode: str, modules: str) -> str:
   row = rows.ROWS_BY_NAME[row_name]
   module_dir = os.path.join(modules, row.module)
   block, rounds = _PAIRED_ROWS[row_name]
-  if row.kind == "steady":
-    make = lambda impl: measure.steady_session(impl, models.FULL, module_dir,
-                                               row.module)
-  else:
-    make = lambda impl: measure.train_session(impl, models.FULL, module_dir,
-                                              row.module)
+  steady = row.kind == "steady"
+  make = measure.steady_session if steady else measure.train_session
   order = ("hub_tf1", "floor") if first == "hub_tf1" else ("floor", "hub_tf1")
   sessions, units = [], {}
   for impl in order:
-    session, unit = make(hub if impl == "hub_tf1" else None)
+    session, unit = make(hub if impl == "hub_tf1" else None, models.FULL,
+                         module_dir, row.module)
     sessions.append(session)
     units[impl] = unit
-    for _ in range(2 if row.kind != "steady" else 10):  # Warm-up.
+    for _ in range(10 if steady else 2):  # Warm-up.
       unit()
   times = {impl: [] for impl in order}
   try:
@@ -316,6 +312,12 @@ def main() -> None:
                       help="paired: the row whose step it measures")
   parser.add_argument("--mode", help=argparse.SUPPRESS)  # One child process.
   args = parser.parse_args()
+  if args.run_first and (args.applications < 1 or
+                         args.export_module not in models.REALISTIC_OUTPUT):
+    parser.error("--run_first runs the first of --applications (got %d) of "
+                 "a module with a realistic feed (%s; got %r)" % (
+                     args.applications, ", ".join(sorted(
+                         models.REALISTIC_OUTPUT)), args.export_module))
   export_modes = ("%s:%d:%s" % (args.export_module, args.applications,
                                  "run" if args.run_first else "no_run"),)
   probe, modes = {"gc": (_probe_gc, _GC_MODES),
